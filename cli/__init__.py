@@ -1,0 +1,1 @@
+"""The ``flarelight`` command group: one module per subcommand."""

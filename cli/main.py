@@ -1,0 +1,51 @@
+"""``flarelight``: the command group. Subcommands live one per module and are imported on demand,
+so ``flarelight find`` never imports TensorFlow and ``flarelight train`` only does when run."""
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+#: command name -> "module:function" (modules under flarelight.cli)
+COMMANDS = {
+    "predict": "flarelight.cli.predict:predict",
+    "find": "flarelight.cli.find:find",
+    "plot": "flarelight.cli.plot:plot",
+    "demo": "flarelight.cli.demo:demo",
+    "train": "flarelight.cli.train:train",
+    "evaluate": "flarelight.cli.evaluate:evaluate",
+    "export": "flarelight.cli.export:export",
+    "convert-stella": "flarelight.cli.convert_stella:convert_stella",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, target in COMMANDS.items()
+                      if importlib.util.find_spec(target.split(":")[0]) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        if importlib.util.find_spec(module) is None:
+            return None
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(package_name="flarelight")
+def cli(verbose: int, quiet: bool) -> None:
+    """flarelight: find stellar flares in TESS light curves with a small CNN."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    cli()

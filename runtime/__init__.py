@@ -1,0 +1,25 @@
+"""flarelight.runtime: TensorFlow-free per-cadence flare probabilities and flare catalogues.
+
+Imports numpy, numba, onnxruntime and astropy only; matplotlib, lightkurve and dask are imported
+inside the functions that need them.
+"""
+from .errors import (AllNaNError, DuplicateTimeError, FlarelightError, InvalidLightCurveError,
+                     LightCurveReadError, MissingColumnError, ModelFileError, NonPositiveMedianError,
+                     TooShortError, UnsortedTimeError)
+from .io import LightCurveData, as_lightcurve, from_arrays, from_lightkurve, read_lightcurve
+from .metadata import STELLA_PREPROCESSING, ModelMetadata, Preprocessing
+from .model import FlareModel, predict
+
+try:
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    __version__ = _version("flarelight")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "read_lightcurve", "from_arrays", "from_lightkurve", "as_lightcurve", "LightCurveData",
+    "FlareModel", "predict", "Preprocessing", "ModelMetadata", "STELLA_PREPROCESSING",
+    "FlarelightError", "LightCurveReadError", "MissingColumnError", "InvalidLightCurveError", "AllNaNError",
+    "TooShortError", "UnsortedTimeError", "DuplicateTimeError", "NonPositiveMedianError", "ModelFileError",
+]

@@ -1,0 +1,157 @@
+"""Masking, normalisation, segmentation and window building: the one preprocessing path.
+
+The trainer builds its training windows through these same functions, so a model never sees data
+prepared differently from what it was trained on.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from . import kernels
+from .errors import AllNaNError, NonPositiveMedianError, TooShortError
+from .io import LightCurveData
+from .metadata import Preprocessing
+from .quality import quality_mask
+
+
+class CadenceWarning(UserWarning):
+    """The light curve's cadence differs from the cadence the model was trained on."""
+
+
+@dataclass
+class Prepared:
+    """A light curve ready for the model.
+
+    Attributes
+    ----------
+    n_input : int
+        Cadences in the input; probabilities are returned at this length.
+    kept : ndarray of int64
+        Input index of each kept cadence (good, and passing the model's quality rule).
+    time : ndarray of float64
+        Times of the kept cadences.
+    flux : ndarray of float32
+        Normalised flux of the kept cadences.
+    seg : ndarray of int64
+        Segment label of each kept cadence.
+    centres : ndarray of int64
+        Positions (into the kept arrays) of the cadences the model scores.
+    median : float
+        The normalisation constant.
+    max_step : float
+        The longest time step (days) that does not break a segment.
+    """
+
+    n_input: int
+    kept: np.ndarray
+    time: np.ndarray
+    flux: np.ndarray
+    seg: np.ndarray
+    centres: np.ndarray
+    median: float
+    max_step: float
+
+    def scatter(self, values: np.ndarray) -> np.ndarray:
+        """Place per-centre values (last axis) back at input length, NaN where not scored."""
+        values = np.asarray(values)
+        out = np.full(values.shape[:-1] + (self.n_input,), np.nan, dtype=np.float64)
+        out[..., self.kept[self.centres]] = values
+        return out
+
+
+def kept_mask(lc: LightCurveData, pre: Preprocessing) -> np.ndarray:
+    """True for cadences that are good and pass the model's quality rule."""
+    return lc.good & ~quality_mask(lc.quality, pre.quality_bitmask, len(lc))
+
+
+def gap_step(time: np.ndarray, pre: Preprocessing) -> float:
+    """Longest step between kept cadences (days) that stays inside one segment, by the model's gap rule.
+
+    "tolerance": ``gap_tolerance`` x the median step. "stella": a step ``>= median + gap_nsigma * std``
+    of the steps breaks (stella 0.3.0), so the longest allowed step is just below that.
+    """
+    steps = np.diff(time)
+    if steps.size == 0:
+        return np.inf
+    med = float(np.median(steps))
+    if pre.gap_rule == "stella":
+        return float(np.nextafter(med + pre.gap_nsigma * float(np.std(steps)), -np.inf))
+    return pre.gap_tolerance * med
+
+
+def prepare(lc: LightCurveData, pre: Preprocessing) -> Prepared:
+    """Mask, normalise and segment a light curve, and choose the cadences to score.
+
+    Raises
+    ------
+    AllNaNError
+        No cadence survives masking.
+    NonPositiveMedianError
+        The median of the kept flux is zero or negative.
+    TooShortError
+        Fewer kept cadences than one window.
+    """
+    keep = kept_mask(lc, pre)
+    kept = np.flatnonzero(keep)
+    if kept.size == 0:
+        raise AllNaNError(f"{lc.label}: no cadence left after masking NaN/inf and quality flags "
+                          f"(bitmask {pre.quality_bitmask}); nothing to score")
+    if kept.size < pre.window:
+        raise TooShortError(f"{lc.label}: {kept.size} usable cadences, the model needs at least one window "
+                            f"of {pre.window}; use a longer light curve")
+    flux = lc.flux[kept]
+    median = float(np.median(flux))
+    if not median > 0:
+        raise NonPositiveMedianError(
+            f"{lc.label}: median flux is {median:g}; flarelight normalises by the median, which needs positive "
+            "flux (background-subtracted fluxes near zero cannot be scored; use PDCSAP/SAP flux)")
+    time = lc.time[kept]
+    _check_cadence(lc, time, pre)
+    max_step = gap_step(time, pre)
+    seg = kernels.segment_ids(time, max_step)
+    if pre.edge_mode == "valid":
+        centres = np.flatnonzero(kernels.valid_centres(seg, pre.window, pre.offset))
+    else:
+        centres = np.arange(kept.size, dtype=np.int64)
+    norm = (flux / median).astype(np.float32)
+    return Prepared(n_input=len(lc), kept=kept, time=time, flux=norm, seg=seg, centres=centres,
+                    median=median, max_step=max_step)
+
+
+def _check_cadence(lc: LightCurveData, time: np.ndarray, pre: Preprocessing) -> None:
+    cad = lc.meta.get("cadence_s") or float(np.median(np.diff(time)) * 86400.0)
+    if abs(cad - pre.cadence_s) > 0.05 * pre.cadence_s:
+        warnings.warn(f"{lc.label}: cadence {cad:.0f} s, the model was trained on {pre.cadence_s:.0f} s; "
+                      "probabilities may be unreliable (bin or choose a matching model)", CadenceWarning,
+                      stacklevel=3)
+
+
+def window_batches(prep: Prepared, pre: Preprocessing, batch_size: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield ``(slice into prep.centres, float32 batch of shape (m, window, channels))``.
+
+    One buffer is reused between batches, so the caller must consume each batch before the next.
+    """
+    n = prep.centres.size
+    if pre.edge_mode == "valid":
+        buf = np.empty((min(batch_size, n), pre.window), np.float32)
+        for a in range(0, n, batch_size):
+            b = min(a + batch_size, n)
+            out = buf[: b - a]
+            kernels.gather_windows(prep.flux, prep.centres[a:b] - pre.offset, pre.window, out=out)
+            yield slice(a, b), out.reshape(b - a, pre.window, 1)
+    else:
+        buf = np.empty((min(batch_size, n), pre.window, 2), np.float32)
+        for a in range(0, n, batch_size):
+            b = min(a + batch_size, n)
+            out = buf[: b - a]
+            kernels.gather_padded_windows(prep.flux, prep.seg, prep.centres[a:b], pre.window, pre.offset, out=out)
+            yield slice(a, b), out
+
+
+def window_view(flux: np.ndarray, window: int) -> np.ndarray:
+    """Zero-copy strided view of every window of ``flux``: row ``s`` is ``flux[s:s + window]``."""
+    return np.lib.stride_tricks.sliding_window_view(np.asarray(flux), window)
