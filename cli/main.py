@@ -3,6 +3,7 @@ so ``flarelight find`` never imports TensorFlow and ``flarelight train`` only do
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 
 import click
@@ -34,7 +35,17 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         if importlib.util.find_spec(module) is None:
             return None
-        return getattr(importlib.import_module(module), attr)
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ImportError as exc:  # e.g. `train` without the [train] extra: say what to install
+            message = str(exc)
+
+            @click.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                           help=f"(unavailable: {message})", add_help_option=False)
+            def unavailable() -> None:
+                raise click.ClickException(message)
+
+            return unavailable
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
