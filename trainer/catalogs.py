@@ -130,6 +130,18 @@ class FlareCatalog:
                    iv[:, 1].copy(), tp, source)
 
     @classmethod
+    def from_table(cls, table, tic: int, sector: int = -1, source: str = "") -> "FlareCatalog":
+        """A catalogue of one star from a table with ``tstart``, ``tstop`` and optionally ``tpeak`` columns
+        (e.g. the injected-flare table of :func:`flarelight.trainer.inject.inject_flares`)."""
+        names = list(getattr(table, "colnames", None) or table.dtype.names)
+        if not {"tstart", "tstop"} <= set(names):
+            raise CatalogError(f"label table has columns {names}; it needs tstart, tstop (BTJD)")
+        iv = np.column_stack([np.asarray(table["tstart"], float), np.asarray(table["tstop"], float)])
+        tp = np.asarray(table["tpeak"], float) if "tpeak" in names else None
+        src = source or str(getattr(table, "meta", {}).get("source", "<table>"))
+        return cls.from_intervals(tic, iv, tp, sector=sector, source=src)
+
+    @classmethod
     def concatenate(cls, catalogs: Iterable["FlareCatalog"]) -> "FlareCatalog":
         """One catalogue from several."""
         cats = list(catalogs)
