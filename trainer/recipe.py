@@ -1,0 +1,278 @@
+"""The recipe that trains flarelight's shipped ensemble (``models/flarelight-v1``), end to end and seeded.
+
+    python -m flarelight.trainer.recipe --shared ../shared --out models/flarelight-v1
+
+Data (all from ``../shared/data``, read in place):
+
+* SPOC 2-min light curves with labels from Günther et al. 2020, Ilin et al. 2024 (PAPER table) and Ilin &
+  Poppenhäger 2022 (AU Mic), matched by TIC, sector and time;
+* stella's five training-format ``.npy`` light curves (sector 2) with Günther labels;
+* the 90 custom-aperture ultracool-dwarf light curves with the 247+ vetted flares (``real == 1``) of the TESS UCD
+  catalogue (and Günther labels where those stars have them), matched by time;
+* flare-free stars (PROVENANCE.md) as negatives; stars that flare but carry no labels (YZ CMi, TRAPPIST-1, AU Mic
+  S95, V889 Her, the young TOIs, the ``more/`` M dwarfs) are left out: every flare on them would be a false
+  negative in training.
+
+Augmentation: every training/validation light curve is copied ``n_copies`` times with Davenport (2014) flares
+injected (:func:`flarelight.trainer.inject.inject_flares`): peak amplitude log-uniform between 3 and 150 times the
+light curve's own noise (so the range reaches the noise level on every star), FWHM log-uniform 2-30 min,
+positions uniform over good cadences (so some fall near gaps and edges), never overlapping a catalogued flare. On
+a third of the copies, hard negatives are added: periodic eclipses with sharp ingress and egress (EB-like) and
+flux steps (like the jumps of TIC 92873799/389363695); they carry no flare label.
+
+Windows: ``edge_mode="pad"`` (2 channels: flux padded with 1.0 and a real-cadence flag) so the model scores the
+cadences near gaps and edges that stella cannot; every cadence inside a flare interval is a positive window; three
+negatives per positive, a quarter of them near a gap or edge; at most 16 evenly spaced positive windows per
+flare, so long flares do not outweigh short ones.
+
+Split: by star (TIC), fixed lists below for the SPOC stars (so the labelled and flare-free test stars of
+``../shared/eval/dev_manifest.json`` are held out) and a seeded deal of the UCD and stella ``.npy`` stars; written
+to ``split.json`` beside the models.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from flarelight.runtime.io import LightCurveData
+from flarelight.runtime.metadata import Preprocessing
+from flarelight.runtime.preprocess import prepare
+
+from .catalogs import FlareCatalog, load_catalogs
+from .dataset import TrainingSet, build_dataset, read_lightcurves
+from .inject import inject_flares
+
+log = logging.getLogger(__name__)
+
+#: the preprocessing of flarelight-v1: lightkurve's default quality mask, median normalisation, 200-cadence
+#: windows, gaps at steps > 3.5 cadences, and padded 2-channel windows so every kept cadence is scored
+PREPROCESSING = Preprocessing(edge_mode="pad")
+
+CATALOGS = ["guenther2020_flare_catalog.csv", "ilin2024_PAPER_flare_table.csv",
+            "ilin2022_aumic_final_flare_table_s1_s27.csv", "tess_ucd_flares_20200227_vetted.csv"]
+
+#: SPOC stars, by role. Test stars are the labelled and flare-free stars of the dev manifest held out from training.
+SPOC_SPLIT = {
+    "test": [29779873, 31740375, 32150630, 358108509, 67646988, 257605131,      # labelled (partial catalogues)
+             53842685, 92873799, 93000166, 143699381, 55525572],                # flare-free
+    "val": [460205581, 130181866],
+    "train": [441420236, 410214986, 389363695, 383390264, 21132157],
+}
+#: stars that flare but have no labels in ../shared: never used (their flares would be false negatives)
+EXCLUDED = {266744225, 278892590, 471000657, 159873822, 219423316, 62124646, 461654150, 166597074}
+#: AU Mic sector 95 has no labels either (only sector 1 is catalogued)
+EXCLUDED_FILES = {"tess2025206162959-s0095-0000000441420236-0292-s_lc.fits"}
+#: UCD and stella .npy stars not named above are dealt to train/val/test in these proportions
+DEAL = {"train": 0.6, "val": 0.15, "test": 0.25}
+
+
+@dataclass
+class Source:
+    """One light curve of the recipe."""
+
+    path: Path
+    tic: int
+    kind: str  # "spoc", "ucd", "npy"
+
+
+def find_sources(shared: Path) -> list[Source]:
+    """Every light curve the recipe uses, with its TIC (excluded stars and non-2-min files left out)."""
+    tess = shared / "data" / "tess"
+    out = []
+    for p in sorted(tess.glob("tess*_lc.fits")) + sorted(tess.glob("tic*_lc.fits")):
+        if p.name in EXCLUDED_FILES:
+            continue
+        tic = 55525572 if p.name.startswith("tic55525572") else int(p.name.split("-")[2])
+        if tic not in EXCLUDED:
+            out.append(Source(p, tic, "spoc"))
+    for p in sorted((tess / "derived" / "ucd_custom_aperture").glob("*.fits")):
+        tic = int(p.name.split("-")[2])
+        if tic not in EXCLUDED:
+            out.append(Source(p, tic, "ucd"))
+    for p in sorted((tess / "stella_training_npy").glob("*.npy")):
+        out.append(Source(p, int(p.name.split("_")[0]), "npy"))
+    return out
+
+
+def assign_split(tics: list[int], seed: int) -> dict[int, str]:
+    """Split by star: the fixed SPOC lists, then a seeded deal of the remaining stars."""
+    fixed = {t: s for s, ts in SPOC_SPLIT.items() for t in ts}
+    rest = sorted(set(tics) - set(fixed))
+    rng = np.random.default_rng(seed)
+    rng.shuffle(rest)
+    n_train = int(round(DEAL["train"] * len(rest)))
+    n_val = int(round(DEAL["val"] * len(rest)))
+    dealt = {t: ("train" if i < n_train else "val" if i < n_train + n_val else "test") for i, t in enumerate(rest)}
+    return {**dealt, **fixed}
+
+
+def noise_level(lc: LightCurveData) -> float:
+    """Robust point-to-point scatter of the normalised flux (1.4826 MAD of differences / sqrt 2)."""
+    f = lc.flux[lc.good]
+    f = f / np.median(f)
+    d = np.diff(f)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+
+
+def add_hard_negatives(lc: LightCurveData, rng: np.random.Generator) -> tuple[LightCurveData, dict]:
+    """Multiply in periodic trapezoidal eclipses and add 1-3 flux steps (no flare labels: negatives)."""
+    t = lc.time
+    period = float(np.exp(rng.uniform(np.log(0.4), np.log(5.0))))
+    depth = float(np.exp(rng.uniform(np.log(0.005), np.log(0.3))))
+    dur = float(rng.uniform(1.0, 5.0)) / 24.0
+    ramp = float(rng.uniform(0.05, 0.3)) * dur
+    phase = np.mod(t - np.nanmin(t) - rng.uniform(0, period), period)
+    x = np.minimum(phase, period - phase)  # distance from eclipse centre (days)
+    shape = np.clip((dur / 2 - x) / ramp, 0.0, 1.0)
+    flux = lc.flux * (1.0 - depth * shape)
+    steps = []
+    for _ in range(int(rng.integers(1, 4))):
+        t0 = float(rng.uniform(np.nanmin(t), np.nanmax(t)))
+        size = float(rng.choice([-1, 1]) * np.exp(rng.uniform(np.log(0.002), np.log(0.05))))
+        flux = flux * np.where(t >= t0, 1.0 + size, 1.0)
+        steps.append((t0, size))
+    meta = {**lc.meta, "hard_negatives": True}
+    new = LightCurveData(time=lc.time, flux=flux, flux_err=lc.flux_err, quality=lc.quality, bad=lc.bad, meta=meta)
+    return new, {"period": period, "depth": depth, "duration_h": dur * 24, "steps": steps}
+
+
+def thin_positive_runs(ts: TrainingSet, max_per_run: int, negatives_per_positive: float, seed: int) -> TrainingSet:
+    """Keep at most ``max_per_run`` evenly spaced positive windows per flare and rebalance the negatives.
+
+    A run is a set of positive windows of one light curve whose centres are consecutive cadences; without thinning a
+    60-minute flare would outweigh a 4-minute one fifty to one.
+    """
+    rng = np.random.default_rng(seed)
+    pos = np.flatnonzero(ts.y == 1)
+    pos = pos[np.lexsort((ts.time[pos], ts.source[pos]))]
+    step = np.diff(ts.time[pos])
+    cad = float(np.median(step[step > 0])) if step.size else 0.0
+    new_run = np.r_[True, (np.diff(ts.source[pos]) != 0) | (step > 1.5 * cad)]
+    run_id = np.cumsum(new_run) - 1
+    keep = []
+    for r in np.unique(run_id):
+        members = pos[run_id == r]
+        if members.size > max_per_run:
+            members = members[np.unique(np.linspace(0, members.size - 1, max_per_run).round().astype(int))]
+        keep.append(members)
+    keep_pos = np.concatenate(keep)
+    neg = np.flatnonzero(ts.y == 0)
+    keep_neg = []
+    for sp in np.unique(ts.split):  # rebalance within each split, so no split borrows another's windows
+        n_pos = int(np.sum(ts.split[keep_pos] == sp))
+        cand = neg[ts.split[neg] == sp]
+        n = min(cand.size, int(round(negatives_per_positive * n_pos)))
+        keep_neg.append(rng.choice(cand, n, replace=False))
+    idx = np.sort(np.concatenate([keep_pos, *keep_neg]))
+    return ts.subset(idx)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares_per_copy: int = 8,
+                       negatives_per_positive: float = 3.0, max_per_run: int = 16, pre: Preprocessing = PREPROCESSING) -> tuple[TrainingSet, dict]:
+    """The flarelight-v1 training set and a record of what went into it (files, hashes, split, options)."""
+    sources = find_sources(shared)
+    catalog = load_catalogs([shared / "data" / "catalogs" / c for c in CATALOGS])
+    lcs = read_lightcurves([s.path for s in sources])
+    for s, lc in zip(sources, lcs):
+        lc.meta["tic"] = s.tic  # npy and custom-aperture headers vary; the file name is authoritative
+    split_of = assign_split([s.tic for s in sources], seed)
+    rng = np.random.default_rng(seed)
+    all_lcs: list[LightCurveData] = []
+    labels: list[np.ndarray] = []
+    stars: list[int] = []
+    injected_rows = 0
+    for k, (s, lc) in enumerate(zip(sources, lcs)):
+        real = catalog.for_lightcurve(lc).intervals()
+        all_lcs.append(lc)
+        labels.append(real)
+        stars.append(s.tic)
+        if split_of[s.tic] == "test":
+            continue  # test stars are scored as they are; injection tests live in bench/
+        sigma = noise_level(lc)
+        amp = (max(3.0 * sigma, 5e-4), min(max(150.0 * sigma, 0.02), 2.0))
+        for c in range(n_copies):
+            base = lc
+            if c == n_copies - 1 and rng.uniform() < 0.67:
+                base, _ = add_hard_negatives(lc, rng)
+            new, table = inject_flares(base, flares_per_copy, seed=seed * 100003 + k * 101 + c, amplitude=amp,
+                                       fwhm_minutes=(2.0, 30.0), avoid=real, min_separation=2.0)
+            injected_rows += len(table)
+            all_lcs.append(new)
+            labels.append(np.vstack([real, np.column_stack([table["tstart"], table["tstop"]])]))
+            stars.append(s.tic)
+    ts = build_dataset(all_lcs, labels, pre, positives="interval", negatives_per_positive=negatives_per_positive,
+                       negative_margin=3, near_edge_fraction=0.25, fractions=None, seed=seed, star_ids=stars,
+                       description=f"flarelight-v1 recipe (seed {seed}): {len(sources)} real light curves "
+                                   f"+ {n_copies} injected copies of each train/val one ({injected_rows} injected flares)")
+    ts = ts.with_split(np.array([split_of[int(s)] for s in ts.star]))
+    ts = thin_positive_runs(ts, max_per_run, negatives_per_positive, seed)
+    record = {
+        "seed": seed, "n_copies": n_copies, "flares_per_copy": flares_per_copy, "injected_flares": injected_rows,
+        "negatives_per_positive": negatives_per_positive, "max_positive_windows_per_flare": max_per_run,
+        "split": {sp: sorted({s.tic for s in sources if split_of[s.tic] == sp}) for sp in ("train", "val", "test")},
+        "files": [{"file": str(s.path.relative_to(shared)), "tic": s.tic, "kind": s.kind, "split": split_of[s.tic],
+                   "sha256": sha256(s.path)} for s in sources],
+        "catalogs": [{"file": c, "sha256": sha256(shared / "data" / "catalogs" / c)} for c in CATALOGS],
+        "excluded_tics": sorted(EXCLUDED), "excluded_files": sorted(EXCLUDED_FILES),
+        "training_set": ts.summary(),
+    }
+    return ts, record
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the training set, train the seed ensemble, and write the ONNX members, split.json and training.json."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", type=Path, default=Path("../shared"), help="the shared reference-data folder")
+    ap.add_argument("--out", type=Path, default=Path("models/flarelight-v1"), help="where the ONNX members go")
+    ap.add_argument("--work", type=Path, default=Path("build/flarelight-v1"), help="Keras models, histories, plots")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the data build and split")
+    ap.add_argument("--n-models", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--patience", type=int, default=4)
+    ap.add_argument("--n-copies", type=int, default=2)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    from .train import train_ensemble
+
+    t0 = time.perf_counter()
+    ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies)
+    log.info("training set: %s", json.dumps(ts.summary()))
+    t1 = time.perf_counter()
+    seeds = [1000 * (a.seed + 1) + i for i in range(a.n_models)]
+    members = train_ensemble(ts, a.work, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience)
+    t2 = time.perf_counter()
+    a.out.mkdir(parents=True, exist_ok=True)
+    for old in a.out.glob("*.onnx"):
+        old.unlink()
+    for m in members:
+        shutil.copy2(m.onnx_path, a.out / f"flarelight-v1_s{m.seed}.onnx")
+    record.update(seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
+                  build_seconds=round(t1 - t0, 1), train_seconds=round(t2 - t1, 1),
+                  members=[{"seed": m.seed, "epochs_run": m.history["epochs_run"], "best_epoch": m.history["best_epoch"],
+                            "metrics": m.metrics} for m in members],
+                  command="python -m flarelight.trainer.recipe " + " ".join(sys.argv[1:] if argv is None else argv))
+    (a.out / "split.json").write_text(json.dumps({k: record["split"][k] for k in ("train", "val", "test")}, indent=1))
+    (a.out / "training.json").write_text(json.dumps(record, indent=1, default=str))
+    log.info("done: %d members in %s (build %.0f s, training %.0f s)", len(members), a.out, t1 - t0, t2 - t1)
+
+
+if __name__ == "__main__":
+    main()
