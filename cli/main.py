@@ -47,6 +47,12 @@ class LazyGroup(click.Group):
 
             return unavailable
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ImportError as exc:  # an optional extra missing at run time (e.g. [train], [plot])
+            raise click.ClickException(str(exc)) from exc
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")

@@ -69,8 +69,6 @@ def test_fresh_venv_without_train_extra(wheel, tmp_path):
     assert res.stdout.startswith("OK")
     res = run([str(env_dir / "bin" / "flarelight"), "--help"], cwd=tmp_path)
     assert "predict" in res.stdout
-    # TODO(lead): drop this guard when cli/train.py lands
-    if not (ROOT / "cli" / "train.py").exists():
-        return
-    res = subprocess.run([str(env_dir / "bin" / "flarelight"), "train", "--help"], capture_output=True, text=True)
+    res = subprocess.run([str(env_dir / "bin" / "flarelight"), "convert-stella", str(TESS), "-o", str(tmp_path / "x")],
+                         capture_output=True, text=True)
     assert res.returncode == 1 and "pip install flarelight[train]" in res.stderr, res.stderr

@@ -8,6 +8,7 @@ interval conventions are those of ``../shared/eval/flare_eval.py``:
   ``[tpeak - 2 FWHM, tpeak + 5 FWHM]``.
 - Ilin et al. 2024 (PAPER table): ``tstart``/``tstop`` (BTJD); rows with an empty ``tstart`` are stars
   searched without a flare and are skipped; only ``mission == TESS``.
+- Ilin et al. 2024 vetted candidates: ``tstart``/``tstop`` (BTJD), sector ``qcs``, only TESS rows with ``real == 1``.
 - TESS UCD flares (Ilin, vetted): ``tstart``/``tstop`` (BTJD), only rows with ``real == 1``.
 - Ilin & Poppenhäger 2022 AU Mic final table: ``$t_s$ [BTJD]``/``$t_f$ [BTJD]``, TIC 441420236.
 - A generic CSV with columns ``tic, tstart, tstop`` (and optionally ``tpeak``, ``sector``), any case.
@@ -31,6 +32,7 @@ AU_MIC_TIC = 441420236
 FORMATS: dict[str, tuple[str, ...]] = {
     "guenther2020": ("tic", "tpeak", "fwhmdt"),
     "ilin2024": ("tic", "mission", "quarter_or_sector", "tstart", "tstop"),
+    "ilin2024_vetted": ("tic", "qcs", "mission", "tstart", "tstop", "real"),
     "ucd": ("tic", "sector", "tstart", "tstop", "real"),
     "ilin2022_aumic": ("sec.", "$t_s$ [btjd]", "$t_f$ [btjd]"),
     "intervals": ("tic", "tstart", "tstop"),
@@ -224,6 +226,12 @@ def load_catalog(path: str | os.PathLike, fmt: str = "auto") -> FlareCatalog:
                 if not r["tstart"] or r["mission"].strip().upper() != "TESS":
                     continue
                 tic.append(int(float(r["tic"]))); sec.append(int(float(r["quarter_or_sector"])))
+                ts.append(float(r["tstart"])); te.append(float(r["tstop"])); tp.append(np.nan)
+            elif fmt == "ilin2024_vetted":
+                if not r["tstart"] or r["mission"].strip().upper() != "TESS" or r["real"] in ("", None) \
+                        or float(r["real"]) != 1:
+                    continue
+                tic.append(int(float(r["tic"]))); sec.append(int(float(r["qcs"])))
                 ts.append(float(r["tstart"])); te.append(float(r["tstop"])); tp.append(np.nan)
             elif fmt == "ucd":
                 if r["real"] in ("", None) or float(r["real"]) != 1:

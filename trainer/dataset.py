@@ -327,6 +327,51 @@ def read_stella_npy(path: str | os.PathLike, tic: int | None = None, sector: int
     return lc_from_arrays(a[0], a[1], a[2], meta=meta)
 
 
+def load_training_set(path: str | os.PathLike) -> TrainingSet:
+    """A training set from ``.npz`` (:meth:`TrainingSet.save`) or ``.fits`` (stella's layout)."""
+    path = Path(path)
+    if path.suffix.lower() in (".fits", ".fit", ".fz"):
+        return load_stella_fits(path)
+    return TrainingSet.load(path)
+
+
+def read_lightcurves(paths: Sequence[str | os.PathLike], *, flux_column: str = "auto",
+                     quality_bitmask: str | int = "default", progress: Any = None) -> list[LightCurveData]:
+    """Read light curves: FITS files (:func:`~flarelight.runtime.io.read_lightcurve`) and stella ``.npy`` files
+    (:func:`read_stella_npy`).
+
+    ``flux_column="auto"`` reads PDCSAP_FLUX, or FLUX in files that have no PDCSAP_FLUX (lightkurve custom-aperture
+    files); any other value is passed on as is.
+    """
+    from flarelight.runtime.io import read_lightcurve
+
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.suffix.lower() == ".npy":
+            out.append(read_stella_npy(p))
+        else:
+            col = flux_column
+            if col == "auto":
+                col = "flux" if _has_column(p, "FLUX") and not _has_column(p, "PDCSAP_FLUX") else "pdcsap_flux"
+            out.append(read_lightcurve(p, quality_bitmask=quality_bitmask, flux_column=col))
+        if progress is not None:
+            progress.update(1)
+    return out
+
+
+def _has_column(path: Path, name: str) -> bool:
+    """True if a FITS file's first table extension has column ``name`` (False if it cannot be opened: the reader
+    then reports the real problem)."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            return len(hdul) > 1 and hasattr(hdul[1], "columns") and name in [c.upper() for c in hdul[1].columns.names]
+    except (OSError, ValueError):
+        return False
+
+
 # ----------------------------------------------------------------------------- building from light curves
 def cadence_labels(time: np.ndarray, intervals: np.ndarray) -> np.ndarray:
     """True for each time inside any ``[tstart, tstop]`` interval (inclusive)."""
@@ -621,4 +666,4 @@ def _deal(n: int, f: np.ndarray, ensure: bool) -> np.ndarray:
 
 
 __all__ = ["TrainingSet", "TrainingDataError", "from_arrays", "load_stella_fits", "write_stella_fits", "read_stella_npy",
-           "build_dataset", "split_by_star", "cadence_labels", "gather", "SPLITS", "STELLA_EXTENSIONS"]
+           "build_dataset", "split_by_star", "load_training_set", "read_lightcurves", "cadence_labels", "gather", "SPLITS", "STELLA_EXTENSIONS"]

@@ -1,0 +1,304 @@
+"""flarelight.trainer data side: catalogues, training sets, the by-star split, injection, metrics (no TensorFlow)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import DATA, TESS, shared_path
+from flarelight.runtime import FlarelightError, Preprocessing, read_lightcurve
+from flarelight.runtime.preprocess import prepare, window_batches
+from flarelight.runtime.simulate import simulate_lightcurve
+from flarelight.trainer.catalogs import CatalogError, CatalogMatchError, FlareCatalog, load_catalog
+from flarelight.trainer.dataset import (TrainingDataError, TrainingSet, build_dataset, from_arrays, load_stella_fits,
+                                        read_lightcurves, read_stella_npy, split_by_star, write_stella_fits)
+from flarelight.trainer.evaluate import (average_precision, confusion_matrix, event_scores, events_from_prob,
+                                         precision_recall_curve, window_metrics)
+from flarelight.trainer.inject import InjectionError, inject_flares
+
+CAT = DATA / "catalogs"
+AUMIC = "tess2018206045859-s0001-0000000441420236-0120-s_lc.fits"
+
+
+# ----------------------------------------------------------------------------- catalogues
+def test_guenther_catalog_in_btjd_with_flare_eval_intervals():
+    cat = load_catalog(shared_path("data", "catalogs", "guenther2020_flare_catalog.csv"))
+    assert len(cat) == 8695
+    assert 1300 < np.median(cat.tpeak) < 1400  # BTJD of sectors 1-2, not BJD
+    # interval = [tpeak - 2 FWHM, tpeak + 5 FWHM]: tpeak sits at 2/7 of the interval
+    frac = (cat.tpeak - cat.tstart) / (cat.tstop - cat.tstart)
+    assert np.allclose(frac, 2 / 7)
+    row = cat.select(2760232)
+    assert np.isclose(row.tpeak[0], 2458357.381046 - 2457000)
+
+
+@pytest.mark.parametrize("name, fmt, n", [
+    ("ilin2024_PAPER_flare_table.csv", "ilin2024", 829),
+    ("ilin2024_planet_host_flares_vetted.csv", "ilin2024_vetted", 829),
+    ("tess_ucd_flares_20200227_vetted.csv", "ucd", 313),
+    ("ilin2022_aumic_final_flare_table_s1_s27.csv", "ilin2022_aumic", 189),
+])
+def test_other_catalog_formats(name, fmt, n):
+    cat = load_catalog(shared_path("data", "catalogs", name))
+    assert fmt in cat.source
+    if n is not None:
+        assert len(cat) == n
+    assert len(cat) > 0 and np.all(cat.tstop >= cat.tstart) and np.all(cat.tstart < 5000)
+
+
+def test_empty_catalog_gives_clear_error(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    with pytest.raises(CatalogError, match="empty catalogue"):
+        load_catalog(p)
+    p.write_text("tic,tstart,tstop\n")
+    with pytest.raises(CatalogError, match="no rows"):
+        load_catalog(p)
+
+
+def test_wrong_columns_named_in_error(tmp_path):
+    p = tmp_path / "wrong.csv"
+    p.write_text("star,begin,end\n1,1500.0,1500.1\n")
+    with pytest.raises(CatalogError, match=r"columns found: \['star', 'begin', 'end'\]") as exc:
+        load_catalog(p)
+    assert isinstance(exc.value, FlarelightError) and "wrong.csv" in str(exc.value)
+
+
+def test_bjd_times_rejected(tmp_path):
+    p = tmp_path / "bjd.csv"
+    p.write_text("tic,tstart,tstop\n1,2458500.0,2458500.1\n")
+    with pytest.raises(CatalogError, match="BJD"):
+        load_catalog(p)
+
+
+def test_catalog_without_match_for_star():
+    cat = load_catalog(shared_path("data", "catalogs", "guenther2020_flare_catalog.csv"))
+    lc = read_lightcurve(TESS / "tess2019085135100-s0010-0000000093000166-0140-s_lc.fits")  # quiet A star, S10
+    assert len(cat.for_lightcurve(lc)) == 0  # documented default: empty (negatives only)
+    with pytest.raises(CatalogMatchError, match="TIC 93000166"):
+        cat.for_lightcurve(lc, require=True)
+    with pytest.raises(CatalogMatchError):
+        build_dataset([lc], cat, require_match=True)
+    with pytest.raises(TrainingDataError, match="no positive window"):
+        build_dataset([lc], cat, fractions=None)
+
+
+# ----------------------------------------------------------------------------- building windows
+@pytest.fixture(scope="module")
+def aumic():
+    lc = read_lightcurve(shared_path("data", "tess", AUMIC))
+    cat = load_catalog(CAT / "guenther2020_flare_catalog.csv")
+    return lc, cat
+
+
+def test_windows_are_runtime_windows_and_never_straddle_gaps(aumic):
+    lc, cat = aumic
+    pre = Preprocessing()
+    ts = build_dataset([lc], cat, pre, negatives_per_positive=5, fractions=None, seed=1)
+    assert ts.n_positive >= 30 and len(ts) > 4 * ts.n_positive
+    prep = prepare(lc, pre)
+    pos = np.searchsorted(prep.time, ts.time)
+    assert np.array_equal(prep.time[pos], ts.time)
+    # every window is a valid centre: the whole window lies inside one segment
+    after = pre.window - pre.offset - 1
+    assert np.all(pos - pre.offset >= 0) and np.all(pos + after < prep.flux.size)
+    assert np.all(prep.seg[pos - pre.offset] == prep.seg[pos]) and np.all(prep.seg[pos + after] == prep.seg[pos])
+    # and identical to the runtime's inference window at that cadence
+    runtime = {}
+    for sl, batch in window_batches(prep, pre, 4096):
+        for c, w in zip(prep.centres[sl], batch):
+            runtime[int(c)] = w.copy()
+    for i in range(0, len(ts), 7):
+        assert np.array_equal(ts.x[i], runtime[int(pos[i])])
+    # positives are centred on catalogue peaks (the nearest kept cadence: within one cadence)
+    sub = cat.for_lightcurve(lc)
+    d = np.min(np.abs(ts.time[ts.y == 1][:, None] - sub.tpeak[None, :]), axis=1)
+    assert np.all(d <= 2 / 1440)
+
+
+def test_negatives_keep_away_from_flares(aumic):
+    lc, cat = aumic
+    ts = build_dataset([lc], cat, negatives_per_positive=None, fractions=None, positives="interval")
+    iv = cat.for_lightcurve(lc).intervals()
+    neg_t = ts.time[ts.y == 0]
+    inside = ((neg_t[:, None] >= iv[None, :, 0]) & (neg_t[:, None] <= iv[None, :, 1])).any(1)
+    assert not inside.any()
+    pos_t = ts.time[ts.y == 1]
+    assert ((pos_t[:, None] >= iv[None, :, 0]) & (pos_t[:, None] <= iv[None, :, 1])).any(1).all()
+
+
+def test_lightcurve_without_gaps_and_pad_mode():
+    lc, flares = simulate_lightcurve(n_days=3.0, seed=3, n_flares=4, gap_days=(50, 51), n_holes=0)
+    assert np.max(np.diff(lc.time)) < 1.5 * 120 / 86400  # no gap at all
+    iv = [[f.tpeak - 2 * f.fwhm, f.tpeak + 5 * f.fwhm] for f in flares]
+    ts = build_dataset([lc], [np.array(iv)], fractions=None)
+    assert ts.n_positive >= 1
+    # pad mode: 2 channels, the model scores cadences near the edges too
+    pre = Preprocessing(edge_mode="pad")
+    ts2 = build_dataset([lc], [np.array(iv)], pre, fractions=None, negatives_per_positive=20)
+    assert ts2.x.shape[1:] == (200, 2) and ts2.n_positive == len(flares)
+    assert np.any(ts2.x[:, :, 1] == 0)  # some windows reach past an edge (padded, flagged 0)
+    padded = ts2.x[:, :, 1] == 0
+    assert np.all(ts2.x[:, :, 0][padded] == 1.0)
+
+
+def test_pad_mode_samples_near_gaps():
+    lc, _ = simulate_lightcurve(n_days=8.0, seed=4, n_flares=0, gap_days=(4.0, 4.5))
+    lc.meta["tic"] = 5
+    new, tab = inject_flares(lc, 10, seed=0)
+    ts = build_dataset([new], [tab], Preprocessing(edge_mode="pad"), fractions=None, near_edge_fraction=0.5)
+    neg = ts.y == 0
+    near = (ts.x[neg, :, 1] == 0).any(1)
+    assert near.mean() >= 0.4  # about half the negatives are within a window of a gap or edge
+
+
+# ----------------------------------------------------------------------------- split by star
+def test_split_by_star_puts_no_star_in_two_splits():
+    rng = np.random.default_rng(0)
+    stars = rng.integers(0, 40, 5000)
+    y = (rng.random(5000) < 0.2).astype(float)
+    split = split_by_star(stars, (0.6, 0.2, 0.2), seed=3, y=y)
+    for s in np.unique(stars):
+        assert np.unique(split[stars == s]).size == 1
+    for name in ("train", "val", "test"):
+        assert (split == name).any() and y[split == name].sum() > 0
+    assert np.array_equal(split, split_by_star(stars, (0.6, 0.2, 0.2), seed=3, y=y))  # seeded
+    with pytest.raises(TrainingDataError, match="at least one star per split"):
+        split_by_star(np.array([1, 1, 2]), (0.6, 0.2, 0.2))
+    with pytest.raises(TrainingDataError, match="no star id"):
+        split_by_star(np.array([-1, 1, 2, 3]))
+
+
+def test_build_dataset_split_is_by_star():
+    lcs, labels = [], []
+    for i in range(6):
+        lc, fl = simulate_lightcurve(n_days=3, seed=10 + i, n_flares=3)
+        lc.meta["tic"] = 1000 + i
+        lcs.append(lc)
+        labels.append(np.array([[f.tpeak - 2 * f.fwhm, f.tpeak + 5 * f.fwhm] for f in fl]))
+    lcs.append(lcs[0])  # a second light curve of star 1000 must land in the same split
+    labels.append(labels[0])
+    ts = build_dataset(lcs, labels, seed=2)
+    for s in np.unique(ts.star):
+        assert np.unique(ts.split[ts.star == s]).size == 1
+    assert set(np.unique(ts.split)) == {"train", "val", "test"}
+
+
+# ----------------------------------------------------------------------------- stella formats, save/load
+def test_stella_fits_roundtrip_and_missing_extensions(tmp_path):
+    rng = np.random.default_rng(0)
+    x = 1 + 0.01 * rng.normal(size=(30, 200)).astype(np.float32)
+    ts = from_arrays(x, np.r_[np.ones(10), np.zeros(20)], star=np.arange(30) // 3,
+                     split=np.repeat(["train", "val", "test"], 10))
+    p = write_stella_fits(ts, tmp_path / "set.fits")
+    back = load_stella_fits(p)
+    assert np.array_equal(back.x, ts.x) and np.array_equal(back.y, ts.y) and np.array_equal(back.split, ts.split)
+    assert np.array_equal(back.star, ts.star)
+    bad = tmp_path / "bad.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(x, name="TRAIN_DATA")]).writeto(bad)
+    with pytest.raises(TrainingDataError, match=r"missing extensions \['TRAIN_LABELS'.*extensions found: \['PRIMARY', 'TRAIN_DATA'\]"):
+        load_stella_fits(bad)
+    with pytest.raises(TrainingDataError, match="no such"):
+        load_stella_fits(tmp_path / "nope.fits")
+
+
+def test_npz_roundtrip_with_hash(tmp_path):
+    ts = from_arrays(np.ones((4, 200), np.float32), [0, 1, 0, 1], star=[1, 1, 2, 2])
+    p = ts.save(tmp_path / "ts.npz")
+    back = TrainingSet.load(p)
+    assert back.content_hash() == ts.content_hash()
+    z = dict(np.load(p))
+    z["y"] = np.array([1, 1, 0, 1], np.float32)
+    np.savez(tmp_path / "tampered.npz", **z)
+    with pytest.raises(TrainingDataError, match="does not match its stored hash"):
+        TrainingSet.load(tmp_path / "tampered.npz")
+    np.savez(tmp_path / "other.npz", a=np.ones(3))
+    with pytest.raises(TrainingDataError, match="not a flarelight training set"):
+        TrainingSet.load(tmp_path / "other.npz")
+
+
+def test_stella_npy_training_lightcurves_with_guenther():
+    files = sorted((TESS / "stella_training_npy").glob("*.npy"))
+    assert len(files) == 5
+    lc = read_stella_npy(files[0])
+    assert lc.meta["tic"] == 2760232 and lc.meta["sector"] == 2
+    cat = load_catalog(CAT / "guenther2020_flare_catalog.csv")
+    ts = build_dataset(read_lightcurves(files), cat, seed=0)
+    assert ts.n_positive >= 50 and set(np.unique(ts.star)) == {2760232, 2761472, 5640393, 5656273, 5676537}
+
+
+def test_custom_aperture_files_read_with_auto_flux_column():
+    f = sorted((TESS / "derived" / "ucd_custom_aperture").glob("*.fits"))[0]
+    (lc,) = read_lightcurves([f])
+    assert lc.meta["flux_column"] == "flux"
+
+
+# ----------------------------------------------------------------------------- injection
+def test_injected_flares_land_where_labels_say():
+    lc, _ = simulate_lightcurve(n_days=5, seed=1, n_flares=0)
+    new, tab = inject_flares(lc, 8, seed=7, amplitude=(0.01, 0.1), fwhm_minutes=(4, 30))
+    assert len(tab) == 8 and np.all(np.diff(tab["tpeak"]) > 0)
+    excess = np.where(lc.good, new.flux - lc.flux, 0.0)
+    assert np.all(excess >= 0)
+    cad = 120 / 86400
+    for r in tab:
+        i = int(r["index"])
+        assert abs(lc.time[i] - r["tpeak"]) < 1e-9
+        win = np.flatnonzero((lc.time >= r["tstart"]) & (lc.time <= r["tstop"]))
+        assert win[np.argmax(excess[win])] in (i - 1, i, i + 1)  # exposure averaging may shift by one cadence
+        before = lc.time < r["tpeak"] - r["fwhm"] - cad
+        other = np.zeros(lc.time.size, bool)  # cadences not touched by any other flare
+        for r2 in tab:
+            if r2["index"] != r["index"]:
+                other |= (lc.time >= r2["tpeak"] - r2["fwhm"] - cad) & (lc.time <= r2["tpeak"] + 40 * r2["fwhm"] + 2 * cad)
+        assert np.all(excess[before & ~other] == 0)
+        # peak excess ~ amplitude x local median (exposure-averaged peak, so a bit lower)
+        assert 0.3 * r["amplitude"] * r["local_median"] < excess[i] <= 1.001 * r["amplitude"] * r["local_median"]
+    # labels do not overlap
+    assert np.all(tab["tstart"][1:] > tab["tstop"][:-1])
+    # positives of a dataset built from the table sit on the injected peaks
+    ts = build_dataset([new], [tab], Preprocessing(edge_mode="pad"), fractions=None, star_ids=[7])
+    assert ts.n_positive == 8
+    assert np.allclose(np.sort(ts.time[ts.y == 1]), np.sort(np.asarray(tab["tpeak"])), atol=1e-9)
+
+
+def test_injection_errors():
+    lc, _ = simulate_lightcurve(n_days=1, seed=1, n_flares=0)
+    with pytest.raises(InjectionError, match="need 0 < low"):
+        inject_flares(lc, 1, amplitude=(0.1, 0.01))
+    with pytest.raises(InjectionError, match="without overlaps"):
+        inject_flares(lc, 500, fwhm_minutes=(30, 60), max_tries=200)
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_metrics_match_sklearn():
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.3
+    p = np.clip(0.4 * y + rng.random(500) * 0.7, 0, 1).round(2)  # ties on purpose
+    assert np.isclose(average_precision(y, p), sk.average_precision_score(y, p))
+    assert np.array_equal(confusion_matrix(y, p, 0.5), sk.confusion_matrix(y, p > 0.5))
+    m = window_metrics(y, p, 0.5)
+    assert np.isclose(m["precision"], sk.precision_score(y, p > 0.5))
+    assert np.isclose(m["recall"], sk.recall_score(y, p > 0.5))
+    assert np.isclose(m["accuracy"], sk.accuracy_score(y, p > 0.5))
+    prec, rec, thr = precision_recall_curve(y, p)
+    skp, skr, skt = sk.precision_recall_curve(y, p)
+    mine = {float(t): (a, b) for t, a, b in zip(thr, prec[1:], rec[1:])}
+    for t, a, b in zip(skt, skp[:-1], skr[:-1]):
+        assert np.allclose(mine[float(t)], (a, b))
+    assert np.isclose(rec[-1], 1.0)
+
+
+def test_events_and_event_scores():
+    cad = 2 / 1440
+    t = 1000 + np.arange(200) * cad
+    p = np.zeros(200)
+    p[50:55] = 0.9  # overlaps the first label
+    p[120:122] = 0.8  # a false event
+    ev = events_from_prob(t, p, 0.5, cad)
+    assert ev.shape == (2, 3) and np.isclose(ev[0, 1], t[50]) and np.isclose(ev[0, 2], t[54])
+    true = np.array([[t[53], t[60]], [t[150], t[160]]])
+    s = event_scores(ev, true, cad, t)
+    assert (s["n_true"], s["n_recovered"], s["n_pred"], s["n_tp"], s["n_fp"]) == (2, 1, 2, 1, 1)
+    assert s["recall"] == 0.5 and s["precision"] == 0.5

@@ -1,0 +1,126 @@
+"""Export to ONNX (verified against Keras), pad-mode models, and the train/evaluate/export/convert-stella CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import DATA, STELLA_KERAS, TESS
+from flarelight.cli.main import cli
+from flarelight.runtime import FlareModel, ModelMetadata, Preprocessing, STELLA_PREPROCESSING
+
+pytest.importorskip("tensorflow")
+
+TINY = {"filters": (4, 8), "kernels": (7, 3), "dense": 8}
+
+
+@pytest.fixture(scope="module")
+def pad_member(tmp_path_factory):
+    """A tiny 2-channel ("pad" edge mode) model trained 2 epochs, saved and exported."""
+    from test_trainer_train import synthetic_set
+
+    from flarelight.trainer.train import save_member, train_model
+
+    lcs, _, ts = synthetic_set(n_stars=4, mode="pad", seed=20)
+    out = tmp_path_factory.mktemp("pad")
+    m = train_model(ts, 3, epochs=2, batch_size=32, cnn=TINY)
+    return lcs, ts, save_member(ts, m, out)
+
+
+def test_pad_model_scores_cadences_near_gaps(pad_member):
+    lcs, ts, m = pad_member
+    model = FlareModel(m.onnx_path)
+    assert model.preprocessing.edge_mode == "pad" and model.preprocessing.n_channels == 2
+    p = model.predict(lcs[0])
+    assert np.all(np.isfinite(p[lcs[0].good]))  # every kept cadence, including those near the gap and the ends
+    keras_p = np.asarray(m.model.predict(ts.x[:64], verbose=0)).reshape(-1)
+    assert np.max(np.abs(model.score_windows(ts.x[:64])[0] - keras_p)) <= 1e-5
+
+
+def test_export_refuses_a_mismatch(pad_member, tmp_path, monkeypatch):
+    from flarelight.trainer import export as ex
+    from flarelight.trainer.cnn import build_cnn
+
+    _, ts, m = pad_member
+    other = build_cnn(200, 2, seed=99, **TINY)  # different weights: its ONNX disagrees with m.model
+    real = ex.to_onnx_proto
+    monkeypatch.setattr(ex, "to_onnx_proto", lambda model, opset=17: real(other, opset))
+    dest = tmp_path / "bad.onnx"
+    with pytest.raises(ex.ExportMismatchError, match="differs from Keras"):
+        ex.export_onnx(m.model, dest, ModelMetadata(preprocessing=ts.preprocessing), real_windows=ts.x[:16])
+    assert not dest.exists() and not list(tmp_path.iterdir())
+
+
+def test_export_cli_uses_sidecar_metadata(pad_member, tmp_path):
+    _, ts, m = pad_member
+    dest = tmp_path / "exported.onnx"
+    r = CliRunner().invoke(cli, ["export", str(m.keras_path), "-o", str(dest)])
+    assert r.exit_code == 0, r.output
+    meta = FlareModel(dest).metadata[0]
+    assert meta.training["data_sha256"] == ts.content_hash() and meta.seed == 3
+    assert meta.metrics["onnx_max_abs_diff"] <= 1e-5
+    r = CliRunner().invoke(cli, ["export", str(m.keras_path), "-o", str(dest)])
+    assert r.exit_code != 0 and "--overwrite" in r.output
+
+
+def test_convert_stella_cli(tmp_path):
+    assert len(STELLA_KERAS) == 10
+    src = STELLA_KERAS[0]
+    r = CliRunner().invoke(cli, ["convert-stella", str(src), "-o", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / (src.stem + ".onnx")
+    assert out.is_file() and [p.name for p in tmp_path.glob("*.onnx")] == [out.name]
+    model = FlareModel(out)
+    assert model.preprocessing == STELLA_PREPROCESSING
+    assert model.metadata[0].metrics["onnx_max_abs_diff"] <= 1e-5
+    r = CliRunner().invoke(cli, ["convert-stella", str(src), "-o", str(tmp_path)])
+    assert r.exit_code != 0 and "--overwrite" in r.output
+    r = CliRunner().invoke(cli, ["convert-stella", str(TESS / "stella_training_npy"), "-o", str(tmp_path)])
+    assert r.exit_code != 0 and "without .keras" in r.output
+
+
+def test_train_and_evaluate_cli_on_stella_training_lightcurves(tmp_path):
+    files = sorted((TESS / "stella_training_npy").glob("*.npy"))
+    cat = DATA / "catalogs" / "guenther2020_flare_catalog.csv"
+    out = tmp_path / "models"
+    ds = tmp_path / "set.npz"
+    args = ["train", *map(str, files), "-c", str(cat), "-o", str(out), "--epochs", "2", "--filters", "4,8",
+            "--dense", "8", "--split", "0.6,0.2,0.2", "--save-dataset", str(ds), "--seed", "1"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    ens = json.loads((out / "ensemble.json").read_text())
+    assert ens["members"][0]["seed"] == 1 and (out / "model_s0001.onnx").is_file()
+    assert "guenther2020_flare_catalog.csv" in ens["training_set"]["description"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code != 0 and "--overwrite" in r.output
+    ev = tmp_path / "eval"
+    r = CliRunner().invoke(cli, ["evaluate", str(files[0]), "-c", str(cat), "-m", str(out / "model_s0001.onnx"),
+                                 "--dataset", str(ds), "-o", str(ev)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((ev / "metrics.json").read_text())
+    assert res["windows"]["split"] == "test" and res["windows"]["n"] > 0
+    assert res["lightcurves"]["event"]["n_true"] > 0
+    for png in ("windows_pr_curve.png", "windows_confusion.png", "cadences_pr_curve.png"):
+        assert (ev / png).is_file()
+
+
+def test_train_cli_errors(tmp_path):
+    r = CliRunner().invoke(cli, ["train", "-o", str(tmp_path)])
+    assert r.exit_code != 0 and "FILES" in r.output
+    f = sorted((TESS / "stella_training_npy").glob("*.npy"))[:1]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    r = CliRunner().invoke(cli, ["train", str(f[0]), "-c", str(empty), "-o", str(tmp_path / "m")])
+    assert r.exit_code != 0 and "empty catalogue" in r.output
+
+
+def test_import_guard_names_the_extra():
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['tensorflow'] = None\nimport flarelight.trainer"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "pip install flarelight[train]" in r.stderr
