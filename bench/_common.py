@@ -219,7 +219,8 @@ def _child_stella(args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict
         loads.append(t1 - t0)
         totals.append(t2 - t1)
     assert out is not None
-    _, _, _, agg, per_model = out
+    _, _, _, agg, per_model = out  # stella keeps predictions in object arrays: make them float
+    agg, per_model = np.asarray(agg, np.float64), np.asarray(per_model.tolist(), np.float64)
     return {"import_s": import_s, "load_s": loads, "predict_s": [t - l for t, l in zip(totals, loads)],
             "total_s": totals, "n_models": len(paths), "n_rows": int(agg.size), "probabilities": agg,
             "per_model": per_model, "versions": {"stella": getattr(stella, "__version__", "?"),

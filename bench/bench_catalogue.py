@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-cadences", type=int, default=None)
     ap.add_argument("--merge-gap", type=int, default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "catalogue.json")
+    ap.add_argument("--batch-size", type=int, default=1024, help="windows per inference call (memory)")
     a = ap.parse_args(argv)
 
     from flarelight.runtime import FlareModel, read_lightcurve
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         if a.model:
-            model = FlareModel(a.model)
+            model = FlareModel(a.model, batch_size=a.batch_size)
         else:
             from flarelight.trainer.export import convert_stella
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             print(f"converting {len(keras)} stella models to ONNX ...", flush=True)
             convert_stella(keras, Path(tmp))
-            model = FlareModel(Path(tmp))
+            model = FlareModel(Path(tmp), batch_size=a.batch_size)
         print(f"model: {model!r}")
 
         cat_events, naive_events, per_file, overlaps = {}, {}, [], {}

@@ -9,6 +9,8 @@ from .errors import (AllNaNError, DuplicateTimeError, FlarelightError, InvalidLi
 from .io import LightCurveData, as_lightcurve, from_arrays, from_lightkurve, read_lightcurve
 from .metadata import STELLA_PREPROCESSING, ModelMetadata, Preprocessing
 from .model import FlareModel, predict
+from .catalogue import find_flares, flares_from_probabilities, read_catalogue, write_catalogue
+from .plot import plot_flares
 
 try:
     from importlib.metadata import PackageNotFoundError, version as _version
@@ -19,7 +21,8 @@ except PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "read_lightcurve", "from_arrays", "from_lightkurve", "as_lightcurve", "LightCurveData",
-    "FlareModel", "predict", "Preprocessing", "ModelMetadata", "STELLA_PREPROCESSING",
+    "FlareModel", "predict", "find_flares", "flares_from_probabilities", "read_catalogue", "write_catalogue",
+    "plot_flares", "Preprocessing", "ModelMetadata", "STELLA_PREPROCESSING",
     "FlarelightError", "LightCurveReadError", "MissingColumnError", "InvalidLightCurveError", "AllNaNError",
     "TooShortError", "UnsortedTimeError", "DuplicateTimeError", "NonPositiveMedianError", "ModelFileError",
 ]

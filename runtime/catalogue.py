@@ -17,9 +17,9 @@ The algorithm, all in the space of the *kept* cadences (good, passing the model'
    (a complex flare, or a flare whose probability dips below threshold for a moment). Groups with
    fewer than ``min_cadences`` cadences above threshold are dropped.
 3. **Baseline**: a running median of the flux over ``baseline_window`` cadences, per segment,
-   computed with the candidate cadences masked (so the flare does not lift its own baseline); it is
-   recomputed once with the extended flare intervals masked, and linearly interpolated across
-   masked stretches longer than the window.
+   computed with the candidate cadences masked (so the flare does not lift its own baseline), then
+   recomputed once with the extended flare intervals masked; under each masked stretch it is the
+   straight line between the baseline values on either side (no step where the median switches sides).
 4. **Extent**: ``tstart``/``tstop`` extend each group outwards, cadence by cadence, while the flux
    stays above the baseline, at most ``max_extend`` cadences each way, never past the segment's
    edge and never into the neighbouring flare (so rows never overlap).
@@ -63,8 +63,10 @@ DEFAULT_BASELINE_WINDOW = 121
 DEFAULT_MAX_EXTEND = 60
 #: distance (kept cadences) to a gap / light-curve edge that sets near_gap / near_edge
 DEFAULT_EDGE_WINDOW = 100
+#: minimum empirical signal-to-noise of a flare's ED (see the ``snr`` column); 0 keeps every candidate
+DEFAULT_MIN_SNR = 5.0
 #: a secondary peak counts when its height and prominence exceed this many robust sigmas
-DEFAULT_PEAK_SIGMA = 3.0
+DEFAULT_PEAK_SIGMA = 5.0
 
 #: name, dtype, unit, description of every catalogue column (in order)
 COLUMNS: list[tuple[str, str, Any, str]] = [
@@ -80,6 +82,7 @@ COLUMNS: list[tuple[str, str, Any, str]] = [
     ("amplitude", "f8", u.dimensionless_unscaled, "peak (flux - baseline) / baseline"),
     ("ed", "f8", u.s, "equivalent duration: sum of (flux - baseline) / baseline * cadence"),
     ("ed_err", "f8", u.s, "ED uncertainty from flux_err (NaN without flux_err)"),
+    ("snr", "f8", None, "ED / (robust scatter of the residuals x sqrt(n_cadences) x cadence)"),
     ("prob_max", "f8", None, "largest probability in the flare"),
     ("prob_mean", "f8", None, "mean probability of the scored cadences in the flare"),
     ("near_gap", "bool", None, "within edge_window cadences of a gap"),
@@ -89,7 +92,7 @@ _UNITS = {name: unit for name, _, unit, _ in COLUMNS}
 
 #: Table.meta keys holding the parameters (read back by the plot to recompute the baseline)
 PARAM_KEYS = ("threshold", "min_cadences", "merge_gap", "baseline_window", "max_extend", "edge_window",
-              "peak_sigma")
+              "peak_sigma", "min_snr", "merge_connected")
 
 
 def empty_table() -> Table:
@@ -105,7 +108,7 @@ def _build_table(cols: dict[str, np.ndarray]) -> Table:
             t[name].unit = unit
         t[name].description = desc
     for name, fmt in (("tpeak", ".5f"), ("tstart", ".5f"), ("tstop", ".5f"), ("amplitude", ".4f"),
-                      ("ed", ".2f"), ("ed_err", ".2f"), ("prob_max", ".3f"), ("prob_mean", ".3f")):
+                      ("ed", ".2f"), ("ed_err", ".2f"), ("snr", ".1f"), ("prob_max", ".3f"), ("prob_mean", ".3f")):
         t[name].format = fmt
     return t
 
@@ -152,6 +155,7 @@ def _baseline(flux: np.ndarray, time: np.ndarray, seg: np.ndarray, mask: np.ndar
     x = flux.copy()
     x[mask] = np.nan
     base = kernels.running_median(x, seg, half)
+    base[mask] = np.nan  # under a flare: a straight line between the baselines on either side (below)
     hole = ~np.isfinite(base)
     if hole.any():
         for s in np.unique(seg[hole]):
@@ -219,6 +223,7 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
                               min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
                               baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
                               edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
+                              min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True,
                               kept: np.ndarray | None = None, seg: np.ndarray | None = None,
                               max_step: float | None = None, model_id: str = "",
                               return_baseline: bool = False) -> Table | tuple[Table, np.ndarray]:
@@ -244,7 +249,12 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
     edge_window : int
         Distance in kept cadences that sets ``near_gap``/``near_edge`` (default 100, the model's half window).
     peak_sigma : float
-        Significance (robust sigmas) of a secondary peak for ``n_peaks`` (default 3).
+        Significance (robust sigmas) of a secondary peak for ``n_peaks`` (default 5).
+    min_snr : float
+        Drop flares whose ``snr`` (ED over its empirical noise) is below this (default 3; 0 keeps all
+        with a non-negative ED sum, use ``-inf`` to keep every candidate).
+    merge_connected : bool
+        Merge neighbouring groups when the flux stays above the baseline between them (default True).
     kept : ndarray of int, optional
         Input rows to use (the model's kept cadences); default the good cadences of ``lc``.
     seg : ndarray of int, optional
@@ -264,6 +274,8 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
         ``exposure_d`` (kept cadences x cadence) and ``time_scale``. Empty (with every column) if no flare.
     """
     _check_params(threshold, min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma)
+    if math.isnan(min_snr):
+        raise ValueError("min_snr is NaN: give a number (-inf keeps every candidate)")
     prob = np.asarray(prob, dtype=np.float64)
     n_in = len(lc)
     if prob.shape != (n_in,):
@@ -290,7 +302,8 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
         "tic": lc.meta.get("tic"), "sector": lc.meta.get("sector"), "model_id": model_id,
         "threshold": float(threshold), "min_cadences": int(min_cadences), "merge_gap": int(merge_gap),
         "baseline_window": int(2 * half + 1), "max_extend": int(max_extend), "edge_window": int(edge_window),
-        "peak_sigma": float(peak_sigma), "cadence_s": cad_s,
+        "peak_sigma": float(peak_sigma), "min_snr": float(min_snr), "merge_connected": bool(merge_connected),
+        "cadence_s": cad_s,
         "exposure_d": float(n * cad_s / 86400.0) if math.isfinite(cad_s) else float("nan"),
         "time_scale": "BTJD = BJD_TDB - 2457000 (TESS); else the input's time unit, days",
     }
@@ -330,6 +343,15 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
         while b < hi_lim and above_base[b + 1]:
             b += 1
         intervals.append((a, b))
+    if merge_connected:  # the flux never returned to the baseline between two groups: one complex flare
+        merged: list[tuple[int, int]] = []
+        for k, (a, b) in enumerate(intervals):
+            if merged and a == merged[-1][1] + 1 and seg[a] == seg[merged[-1][1]] and above_base[a - 1] \
+                    and merged[-1][1] == groups[k][0] - 1:
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        intervals = merged
 
     # 3 again: final baseline with the extended intervals masked
     mask[:] = False
@@ -341,7 +363,7 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
 
     # 5-6: measurements and flags
     rows: dict[str, list] = {name: [] for name, _, _, _ in COLUMNS}
-    for (a, b), (ga, gb, _) in zip(intervals, groups):
+    for a, b in intervals:
         r = rel[a:b + 1]
         ipk = a + int(np.nanargmax(r)) if np.isfinite(r).any() else a + int(np.nanargmax(p[a:b + 1]))
         pw = p[a:b + 1]
@@ -358,6 +380,7 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
         rows["n_peaks"].append(count_peaks(r, min_h))
         rows["amplitude"].append(rel[ipk])
         rows["ed"].append(float(np.nansum(r)) * cad_s)
+        rows["snr"].append(float(np.nansum(r)) / (sig * math.sqrt(b - a + 1)) if sig > 0 else np.nan)
         rows["ed_err"].append(float(np.sqrt(np.nansum((err[a:b + 1] / base[a:b + 1]) ** 2))) * cad_s)
         rows["prob_max"].append(float(np.nanmax(pw)) if np.isfinite(pw).any() else np.nan)
         rows["prob_mean"].append(float(np.nanmean(pw)) if np.isfinite(pw).any() else np.nan)
@@ -366,6 +389,7 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
         rows["near_gap"].append(bool(gap_before or gap_after))
         rows["near_edge"].append(bool(a < edge_window or (n - 1) - b < edge_window))
     table = _build_table({k: np.asarray(v) for k, v in rows.items()})
+    table = table[~(table["snr"] < min_snr)]  # NaN snr (no scatter estimate) is kept
     table.meta.update(meta)
     if return_baseline:
         base_full[kept] = base
@@ -378,6 +402,7 @@ def find_flares(source: Any, model: Any = None, *, threshold: float = DEFAULT_TH
                 min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
                 baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
                 edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
+                min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True,
                 flux: Any = None, flux_err: Any = None, quality: Any = None, prob: Any = None,
                 quality_bitmask: str | int = "default", flux_column: str = "pdcsap_flux",
                 return_prob: bool = False) -> Table | tuple[Table, LightCurveData, np.ndarray]:
@@ -390,7 +415,7 @@ def find_flares(source: Any, model: Any = None, *, threshold: float = DEFAULT_TH
     model : FlareModel, optional
         Default: the shipped ensemble (:meth:`FlareModel.default`).
     threshold, min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma
-        See :func:`flares_from_probabilities` (defaults 0.5, 1, 5, 121, 60, 100, 3).
+        See :func:`flares_from_probabilities` (defaults 0.5, 1, 5, 121, 60, 100, 5), min_snr (5), merge_connected (True).
     flux, flux_err, quality : array-like, optional
         With a time array as ``source``.
     prob : array-like, optional
@@ -426,7 +451,8 @@ def find_flares(source: Any, model: Any = None, *, threshold: float = DEFAULT_TH
         kept, seg, max_step = prep.kept, prep.seg, prep.max_step
     table = flares_from_probabilities(lc, prob, threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap,
                                       baseline_window=baseline_window, max_extend=max_extend, edge_window=edge_window,
-                                      peak_sigma=peak_sigma, kept=kept, seg=seg, model_id=model_id)
+                                      peak_sigma=peak_sigma, min_snr=min_snr, merge_connected=merge_connected,
+                                      kept=kept, seg=seg, model_id=model_id)
     if max_step is not None:
         table.meta["max_step"] = float(max_step)
     if return_prob:

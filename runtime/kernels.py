@@ -174,6 +174,52 @@ def _check_window(window: int, offset: int) -> None:
         raise ValueError(f"offset={offset}: must be an integer in [0, window)")
 
 
+# ----------------------------------------------------------------------------- window scaling
+@_njit
+def _robust_scale_windows(windows, scale):
+    m, w, c = windows.shape
+    buf = np.empty(w, np.float64)
+    inv = 1.0 / scale
+    for k in range(m):
+        n = 0
+        for j in range(w):
+            if c == 1 or windows[k, j, 1] > 0.5:
+                buf[n] = windows[k, j, 0]
+                n += 1
+        if n == 0:
+            for j in range(w):
+                windows[k, j, 0] = 0.0
+            continue
+        b = np.sort(buf[:n])
+        med = b[n // 2] if n % 2 == 1 else 0.5 * (b[n // 2 - 1] + b[n // 2])
+        for j in range(w):
+            if c == 1 or windows[k, j, 1] > 0.5:
+                windows[k, j, 0] = np.arcsinh((windows[k, j, 0] - med) * inv)
+            else:
+                windows[k, j, 0] = 0.0
+
+
+def robust_scale_windows(windows: np.ndarray, scale: float) -> np.ndarray:
+    """In place: channel 0 of each window becomes ``arcsinh((x - median) / scale)``.
+
+    The median is over the window's real cadences (all of them for 1-channel windows; those with flag 1 in
+    channel 1 otherwise); padded cadences become 0. Windows are then in units of the light curve's noise,
+    compressed for large excursions (arcsinh is linear below ~1 and logarithmic above).
+
+    Parameters
+    ----------
+    windows : ndarray of float32, shape (m, window, channels), C-contiguous
+    scale : float
+        Positive noise level of the normalised flux.
+    """
+    if windows.dtype != np.float32 or windows.ndim != 3 or not windows.flags.c_contiguous or windows.shape[2] not in (1, 2):
+        raise ValueError(f"windows: need a C-contiguous float32 array (m, window, 1 or 2), got {windows.dtype} {windows.shape}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale={scale}: must be a positive finite number")
+    _robust_scale_windows(windows, float(scale))
+    return windows
+
+
 # ----------------------------------------------------------------------------- running median
 @_njit
 def _running_median(x, seg, half):
@@ -222,4 +268,5 @@ def running_median(x: np.ndarray, seg: np.ndarray, half_width: int) -> np.ndarra
     return _running_median(a, s, int(half_width))
 
 
-__all__ = ["segment_ids", "valid_centres", "gather_windows", "gather_padded_windows", "running_median"]
+__all__ = ["segment_ids", "valid_centres", "gather_windows", "gather_padded_windows", "robust_scale_windows",
+           "running_median"]

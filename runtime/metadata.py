@@ -16,7 +16,7 @@ METADATA_KEY = "flarelight"
 FORMAT_VERSION = 1
 
 GAP_RULES = ("tolerance", "stella")
-NORMALISATIONS = ("median",)
+NORMALISATIONS = ("median", "median+window_noise")
 EDGE_MODES = ("valid", "pad")
 
 
@@ -35,6 +35,9 @@ class Preprocessing:
         Cadence the model was trained on, seconds.
     normalisation : str
         "median": divide the kept flux by its median over the whole light curve (stella).
+        "median+window_noise": then, per window, subtract the median of its real cadences and divide by the
+        light curve's robust point-to-point noise, compressed with arcsinh (flarelight-v1): windows in noise
+        units, so a 0.2% flare on a bright, spotted star looks like a 10% flare on a faint one.
     quality_bitmask : int
         Cadences with ``QUALITY & quality_bitmask != 0`` are dropped (stella: every bit, QUALITY == 0).
     gap_rule : str

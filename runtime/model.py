@@ -20,6 +20,7 @@ def _session_options(threads: int | None) -> ort.SessionOptions:
     so.intra_op_num_threads = int(threads) if threads else 0  # 0: onnxruntime's default (all cores)
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    so.enable_cpu_mem_arena = False  # the arena keeps each session's peak buffers: ~1 GB per member at large batches
     return so
 
 
@@ -68,7 +69,7 @@ class FlareModel:
     """
 
     def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, threads: int | None = None,
-                 batch_size: int = 8192) -> None:
+                 batch_size: int = 1024) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         files: list[Path] = []
@@ -173,11 +174,11 @@ class FlareModel:
             return mean, prep.scatter(scores)
         return mean
 
-    def find_flares(self, source: Any, *args: Any, **kwargs: Any):
+    def find_flares(self, source: Any, **kwargs: Any):
         """Flare catalogue with this model; see :func:`flarelight.runtime.find_flares`."""
         from .catalogue import find_flares
 
-        return find_flares(source, *args, model=self, **kwargs)
+        return find_flares(source, model=self, **kwargs)
 
 
 def predict(time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,

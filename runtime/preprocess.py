@@ -44,6 +44,8 @@ class Prepared:
         The normalisation constant.
     max_step : float
         The longest time step (days) that does not break a segment.
+    noise : float
+        Robust point-to-point scatter of the normalised flux (1.4826 MAD of in-segment differences / sqrt 2).
     """
 
     n_input: int
@@ -54,6 +56,7 @@ class Prepared:
     centres: np.ndarray
     median: float
     max_step: float
+    noise: float = float("nan")
 
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Place per-centre values (last axis) back at input length, NaN where not scored."""
@@ -119,7 +122,15 @@ def prepare(lc: LightCurveData, pre: Preprocessing) -> Prepared:
         centres = np.arange(kept.size, dtype=np.int64)
     norm = (flux / median).astype(np.float32)
     return Prepared(n_input=len(lc), kept=kept, time=time, flux=norm, seg=seg, centres=centres,
-                    median=median, max_step=max_step)
+                    median=median, max_step=max_step, noise=noise_level(norm, seg))
+
+
+def noise_level(flux: np.ndarray, seg: np.ndarray) -> float:
+    """Robust point-to-point scatter: 1.4826 x MAD of the in-segment differences / sqrt(2) (floor 1e-7)."""
+    d = np.diff(np.asarray(flux, np.float64))[np.diff(seg) == 0]
+    if d.size == 0:
+        return 1e-7
+    return max(float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)), 1e-7)
 
 
 def _check_cadence(lc: LightCurveData, time: np.ndarray, pre: Preprocessing) -> None:
@@ -130,26 +141,37 @@ def _check_cadence(lc: LightCurveData, time: np.ndarray, pre: Preprocessing) -> 
                       stacklevel=3)
 
 
+def make_windows(prep: Prepared, pre: Preprocessing, centres: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Model-ready windows centred on ``centres`` (positions into the kept cadences): the one window builder
+    that inference and training share.
+
+    Returns
+    -------
+    ndarray of float32, shape (m, window, channels), C-contiguous (``out`` if given)
+    """
+    centres = np.asarray(centres, np.int64)
+    m = centres.size
+    if out is None:
+        out = np.empty((m, pre.window, pre.n_channels), np.float32)
+    if pre.edge_mode == "valid":
+        kernels.gather_windows(prep.flux, centres - pre.offset, pre.window, out=out.reshape(m, pre.window))
+    else:
+        kernels.gather_padded_windows(prep.flux, prep.seg, centres, pre.window, pre.offset, out=out)
+    if pre.normalisation == "median+window_noise":
+        kernels.robust_scale_windows(out, prep.noise)
+    return out
+
+
 def window_batches(prep: Prepared, pre: Preprocessing, batch_size: int) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(slice into prep.centres, float32 batch of shape (m, window, channels))``.
 
     One buffer is reused between batches, so the caller must consume each batch before the next.
     """
     n = prep.centres.size
-    if pre.edge_mode == "valid":
-        buf = np.empty((min(batch_size, n), pre.window), np.float32)
-        for a in range(0, n, batch_size):
-            b = min(a + batch_size, n)
-            out = buf[: b - a]
-            kernels.gather_windows(prep.flux, prep.centres[a:b] - pre.offset, pre.window, out=out)
-            yield slice(a, b), out.reshape(b - a, pre.window, 1)
-    else:
-        buf = np.empty((min(batch_size, n), pre.window, 2), np.float32)
-        for a in range(0, n, batch_size):
-            b = min(a + batch_size, n)
-            out = buf[: b - a]
-            kernels.gather_padded_windows(prep.flux, prep.seg, prep.centres[a:b], pre.window, pre.offset, out=out)
-            yield slice(a, b), out
+    buf = np.empty((min(batch_size, n), pre.window, pre.n_channels), np.float32)
+    for a in range(0, n, batch_size):
+        b = min(a + batch_size, n)
+        yield slice(a, b), make_windows(prep, pre, prep.centres[a:b], out=buf[: b - a])
 
 
 def window_view(flux: np.ndarray, window: int) -> np.ndarray:

@@ -168,3 +168,43 @@ def test_gather_padded_windows_never_mix_segments():
     w = kernels.gather_padded_windows(flux, seg, np.arange(60), 20, 10)
     assert set(np.unique(w[:30, :, 0])) <= {1.0, 2.0} and set(np.unique(w[30:, :, 0])) <= {1.0, 3.0}
     assert np.all((w[..., 1] == 1) == (w[..., 0] != 1.0))
+
+
+# ----------------------------------------------------------------------------- robust_scale_windows
+def robust_scale_ref(windows, scale):
+    out = windows.astype(np.float64).copy()
+    for k in range(out.shape[0]):
+        real = np.ones(out.shape[1], bool) if out.shape[2] == 1 else out[k, :, 1] > 0.5
+        if not real.any():
+            out[k, :, 0] = 0.0
+            continue
+        med = np.median(out[k, real, 0])
+        out[k, :, 0] = np.where(real, np.arcsinh((out[k, :, 0] - med) / scale), 0.0)
+    return out
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("seed", range(3))
+def test_robust_scale_windows_random(channels, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(1, 0.01, (40, 21, channels)).astype(np.float32)
+    if channels == 2:
+        w[..., 1] = (rng.uniform(size=(40, 21)) > 0.3).astype(np.float32)
+        w[0, :, 1] = 0.0   # all padding
+        w[1, :, 1] = 1.0   # all real
+        w[2, :, 1] = 0.0
+        w[2, 5, 1] = 1.0   # a single real cadence
+    w[3, 10, 0] = 5.0      # a huge flare
+    w[4, :10, 0] = 1.0     # even count of equal values
+    ref = robust_scale_ref(w, 0.003)
+    got = kernels.robust_scale_windows(w.copy(), 0.003)
+    np.testing.assert_allclose(got[..., 0], ref[..., 0], rtol=1e-5, atol=1e-5)
+    if channels == 2:
+        np.testing.assert_array_equal(got[..., 1], w[..., 1])
+
+
+def test_robust_scale_windows_validates():
+    with pytest.raises(ValueError, match="float32"):
+        kernels.robust_scale_windows(np.ones((2, 5, 1)), 1.0)
+    with pytest.raises(ValueError, match="scale"):
+        kernels.robust_scale_windows(np.ones((2, 5, 1), np.float32), 0.0)

@@ -24,18 +24,30 @@ def reference_predict(time, flux, quality, pre: Preprocessing, seed=0):
     keep = [i for i in range(n) if np.isfinite(time[i]) and np.isfinite(flux[i])
             and (quality is None or (int(quality[i]) & bits) == 0)]
     t = np.array([time[i] for i in keep])
-    f = np.array([flux[i] for i in keep]) / np.median([flux[i] for i in keep])
+    f = (np.array([flux[i] for i in keep]) / np.median([flux[i] for i in keep])).astype(np.float32)
     steps = np.diff(t)
     limit = pre.gap_tolerance * np.median(steps)
     seg = [0]
     for s in steps:
         seg.append(seg[-1] + (1 if s > limit else 0))
+    d = np.array([f[k + 1] - f[k] for k in range(len(f) - 1) if seg[k + 1] == seg[k]], np.float64)
+    noise = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2)
     out = np.full(n, np.nan)
     for k in range(len(keep)):
         lo, hi = k - pre.offset, k - pre.offset + pre.window
-        if lo >= 0 and hi <= len(keep) and seg[lo] == seg[k] == seg[hi - 1]:
-            win = f[lo:hi].astype(np.float32).reshape(1, pre.window, 1)
-            out[keep[k]] = linear_reference(win, seed)[0]
+        if pre.edge_mode == "pad":
+            idx = range(lo, hi)
+            real = np.array([0 <= i < len(keep) and seg[i] == seg[k] for i in idx])
+            x = np.array([f[i] if r else 1.0 for i, r in zip(idx, real)], np.float64)
+        elif lo >= 0 and hi <= len(keep) and seg[lo] == seg[k] == seg[hi - 1]:
+            real = np.ones(pre.window, bool)
+            x = f[lo:hi].astype(np.float64)
+        else:
+            continue
+        if pre.normalisation == "median+window_noise":
+            x = np.where(real, np.arcsinh((x - np.median(x[real])) / noise), 0.0)
+        win = x.reshape(1, pre.window, 1) if pre.n_channels == 1 else np.stack([x, real], -1)[None]
+        out[keep[k]] = linear_reference(win.astype(np.float32), seed)[0]
     return out
 
 
@@ -76,6 +88,21 @@ def test_predict_matches_reference(model_path, case):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6, equal_nan=True)
     assert np.isfinite(got).sum() > 0
+
+
+@pytest.mark.parametrize("edge_mode", ["valid", "pad"])
+def test_window_noise_normalisation_matches_reference(tmp_path, edge_mode):
+    pre = PRE.replace(normalisation="median+window_noise", edge_mode=edge_mode)
+    m = FlareModel(linear_model(tmp_path / "wn.onnx", pre, seed=3))
+    time, flux, quality = synthetic(900, seed=4)
+    flux *= 1 + 0.02 * np.sin(time * 7)          # spots: the window median must follow the baseline
+    flux[300:305] *= 1.01                        # a flare
+    time[600:] += 0.3                            # a gap
+    flux[[0, 450]] = np.nan
+    got = m.predict(time, flux, quality=quality)
+    ref = reference_predict(time, flux, quality, pre, seed=3)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5, equal_nan=True)
 
 
 def test_nan_is_masked_not_propagated(model_path):

@@ -29,7 +29,7 @@ from flarelight.runtime.atomic import atomic_path
 from flarelight.runtime.errors import FlarelightError, InvalidLightCurveError
 from flarelight.runtime.io import LightCurveData, from_arrays as lc_from_arrays
 from flarelight.runtime.metadata import STELLA_PREPROCESSING, Preprocessing
-from flarelight.runtime.preprocess import Prepared, prepare
+from flarelight.runtime.preprocess import Prepared, make_windows, prepare
 
 from .catalogs import CatalogError, FlareCatalog, merge_intervals
 
@@ -430,10 +430,7 @@ def gather(prep: Prepared, pre: Preprocessing, centres: np.ndarray) -> np.ndarra
     -------
     ndarray of float32, shape (m, window, channels)
     """
-    centres = np.asarray(centres, np.int64)
-    if pre.edge_mode == "valid":
-        return kernels.gather_windows(prep.flux, centres - pre.offset, pre.window)[:, :, None]
-    return kernels.gather_padded_windows(prep.flux, prep.seg, centres, pre.window, pre.offset)
+    return make_windows(prep, pre, centres)
 
 
 def _edge_distance(seg: np.ndarray) -> np.ndarray:

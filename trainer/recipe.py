@@ -16,9 +16,10 @@ Data (all from ``../shared/data``, read in place):
 Augmentation: every training/validation light curve is copied ``n_copies`` times with Davenport (2014) flares
 injected (:func:`flarelight.trainer.inject.inject_flares`): peak amplitude log-uniform between 3 and 150 times the
 light curve's own noise (so the range reaches the noise level on every star), FWHM log-uniform 2-30 min,
-positions uniform over good cadences (so some fall near gaps and edges), never overlapping a catalogued flare. On
-a third of the copies, hard negatives are added: periodic eclipses with sharp ingress and egress (EB-like) and
-flux steps (like the jumps of TIC 92873799/389363695); they carry no flare label.
+positions uniform over good cadences (so some fall near gaps and edges), never overlapping a catalogued flare. The
+last copy of each light curve also carries impostors, which have no flare label: either periodic eclipses with
+sharp ingress and egress (EB-like) plus flux steps (like the jumps of TIC 92873799/389363695), or fast periodic
+variability (a spotted fast rotator, or a pulsator-like signal with a fast rise; period 0.1-2 d, amplitude 0.3-25%).
 
 Windows: ``edge_mode="pad"`` (2 channels: flux padded with 1.0 and a real-cadence flag) so the model scores the
 cadences near gaps and edges that stella cannot; every cadence inside a flare interval is a positive window; three
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 
 #: the preprocessing of flarelight-v1: lightkurve's default quality mask, median normalisation, 200-cadence
 #: windows, gaps at steps > 3.5 cadences, and padded 2-channel windows so every kept cadence is scored
-PREPROCESSING = Preprocessing(edge_mode="pad")
+PREPROCESSING = Preprocessing(edge_mode="pad", normalisation="median+window_noise")
 
 CATALOGS = ["guenther2020_flare_catalog.csv", "ilin2024_PAPER_flare_table.csv",
             "ilin2022_aumic_final_flare_table_s1_s27.csv", "tess_ucd_flares_20200227_vetted.csv"]
@@ -121,6 +122,27 @@ def noise_level(lc: LightCurveData) -> float:
     f = f / np.median(f)
     d = np.diff(f)
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+
+
+def add_periodic_variability(lc: LightCurveData, rng: np.random.Generator) -> tuple[LightCurveData, dict]:
+    """Multiply in fast periodic variability (no flare labels: negatives): a spotted fast rotator (two
+    harmonics) or a pulsator-like signal with a fast rise and slow decline, period 0.1-2 d, amplitude 0.3-25%."""
+    t = lc.time - np.nanmin(lc.time)
+    period = float(np.exp(rng.uniform(np.log(0.1), np.log(2.0))))
+    amp = float(np.exp(rng.uniform(np.log(0.003), np.log(0.25))))
+    phase = np.mod(t / period + rng.uniform(), 1.0)
+    if rng.uniform() < 0.5:
+        kind = "rotator"
+        shape = np.sin(2 * np.pi * phase) + rng.uniform(0, 0.6) * np.sin(4 * np.pi * phase + rng.uniform(0, 2 * np.pi))
+    else:
+        kind = "pulsator"
+        rise = float(rng.uniform(0.05, 0.25))  # fraction of the period spent rising
+        shape = np.where(phase < rise, phase / rise, 1.0 - (phase - rise) / (1.0 - rise)) ** 2
+    shape = (shape - np.nanmean(shape)) / (np.nanmax(shape) - np.nanmin(shape))
+    meta = {**lc.meta, "hard_negatives": True}
+    new = LightCurveData(time=lc.time, flux=lc.flux * (1.0 + amp * shape), flux_err=lc.flux_err, quality=lc.quality,
+                         bad=lc.bad, meta=meta)
+    return new, {"kind": kind, "period": period, "amplitude": amp}
 
 
 def add_hard_negatives(lc: LightCurveData, rng: np.random.Generator) -> tuple[LightCurveData, dict]:
@@ -209,8 +231,8 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
         amp = (max(3.0 * sigma, 5e-4), min(max(150.0 * sigma, 0.02), 2.0))
         for c in range(n_copies):
             base = lc
-            if c == n_copies - 1 and rng.uniform() < 0.67:
-                base, _ = add_hard_negatives(lc, rng)
+            if c == n_copies - 1:  # the last copy carries an impostor: eclipses + steps, or fast periodic variability
+                base, _ = (add_hard_negatives if rng.uniform() < 0.5 else add_periodic_variability)(lc, rng)
             new, table = inject_flares(base, flares_per_copy, seed=seed * 100003 + k * 101 + c, amplitude=amp,
                                        fwhm_minutes=(2.0, 30.0), avoid=real, min_separation=2.0)
             injected_rows += len(table)

@@ -1,0 +1,99 @@
+"""``flarelight find``: flare catalogues of light-curve files, printed or written (.ecsv, .fits, .csv)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+from astropy.table import Table, vstack
+
+from flarelight.runtime import FlarelightError, read_lightcurve
+from flarelight.runtime.atomic import atomic_path
+from flarelight.runtime.catalogue import (DEFAULT_MERGE_GAP, DEFAULT_MIN_CADENCES, DEFAULT_MIN_SNR,
+                                          DEFAULT_THRESHOLD, catalogue_format, find_flares, write_catalogue)
+
+from .options import (check_output, flux_column_option, load_model, model_option, overwrite_option, quality_option,
+                      threads_option)
+
+#: meta keys that describe one light curve: columns in a combined table
+_PER_FILE = ("tic", "sector", "file", "cadence_s", "exposure_d", "max_step")
+
+
+def combine(tables: list[tuple[str, Table]]) -> Table:
+    """One table from several files' catalogues: ``file``, ``tic`` and ``sector`` columns first.
+
+    The shared meta (model and parameters) is kept; ``files`` lists every input and ``exposure_d``
+    their total kept exposure (zero-row files included, so flare rates can be computed).
+    """
+    parts = []
+    for name, t in tables:
+        t = t.copy()
+        t.add_column(np.full(len(t), name, dtype=f"U{max(len(name), 1)}"), name="file", index=0)
+        t.add_column(np.full(len(t), -1 if t.meta.get("tic") is None else int(t.meta["tic"]), np.int64),
+                     name="tic", index=1)
+        t.add_column(np.full(len(t), -1 if t.meta.get("sector") is None else int(t.meta["sector"]), np.int64),
+                     name="sector", index=2)
+        parts.append(t)
+    out = vstack(parts, metadata_conflicts="silent")
+    meta = {k: v for k, v in tables[0][1].meta.items() if k not in _PER_FILE}
+    meta["files"] = [name for name, _ in tables]
+    meta["exposure_d"] = float(sum(t.meta.get("exposure_d", 0.0) for _, t in tables))
+    out.meta = meta
+    return out
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the table here (.ecsv, .fits or .csv) instead of printing it.")
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
+              help="Probability a cadence must exceed to be a flare candidate.")
+@click.option("--min-cadences", type=int, default=DEFAULT_MIN_CADENCES, show_default=True,
+              help="Cadences above threshold a flare needs.")
+@click.option("--merge-gap", type=int, default=DEFAULT_MERGE_GAP, show_default=True,
+              help="Runs separated by at most this many cadences are one flare.")
+@click.option("--min-snr", type=float, default=DEFAULT_MIN_SNR, show_default=True,
+              help="Drop flares whose ED signal-to-noise is lower.")
+@model_option
+@threads_option
+@quality_option
+@flux_column_option
+@overwrite_option
+def find(files, output, threshold, min_cadences, merge_gap, min_snr, model_paths, threads, quality_bitmask,
+         flux_column, overwrite):
+    """Find flares in FILES (SPOC light-curve FITS): one row per flare.
+
+    With several files the rows are combined into one table with a `file` column. A file that
+    cannot be read or scored is reported and skipped; the exit status is 1 if any failed. The
+    output is written atomically and never replaced without --overwrite.
+    """
+    if output is not None:
+        try:
+            catalogue_format(output)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--output") from exc
+        check_output(output, overwrite)
+    model = load_model(model_paths, threads)
+    tables: list[tuple[str, Table]] = []
+    failed = 0
+    for f in files:
+        try:
+            lc = read_lightcurve(f, quality_bitmask=quality_bitmask, flux_column=flux_column)
+            t = find_flares(lc, model, threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap,
+                            min_snr=min_snr)
+        except FlarelightError as exc:
+            failed += 1
+            click.echo(f"error: {exc}", err=True)
+            continue
+        tables.append((f.name, t))
+        click.echo(f"{f.name}: {len(t)} flare{'s' if len(t) != 1 else ''}", err=True)
+    if tables:
+        table = tables[0][1] if len(files) == 1 else combine(tables)
+        if output is None:
+            table.pprint_all()
+        else:
+            with atomic_path(output) as tmp:
+                write_catalogue(table, tmp)
+            click.echo(f"{len(table)} flares from {len(tables)} file(s) -> {output}", err=True)
+    if failed:
+        raise SystemExit(1)

@@ -1,0 +1,161 @@
+"""Pictures of a flare catalogue (the ``plot`` extra: matplotlib is imported inside the function only,
+without pyplot: figures are drawn on the Agg canvas and never registered globally).
+
+:func:`plot_flares` draws, top to bottom: the light curve coloured by flare probability with the
+catalogue's flares marked (the figure of the stella tutorial), the probability light curve with the
+threshold, and a grid of zooms on each flare with its local baseline and extent.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .io import LightCurveData
+
+
+def _import_matplotlib() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError("flarelight's plots need matplotlib: pip install flarelight[plot]") from exc
+    from matplotlib.figure import Figure  # no pyplot: no global figure registry, Agg canvas when saved
+
+    return Figure
+
+
+def _title(lc: LightCurveData, table: Any) -> str:
+    tic = table.meta.get("tic", lc.meta.get("tic")) if table is not None else lc.meta.get("tic")
+    sector = table.meta.get("sector", lc.meta.get("sector")) if table is not None else lc.meta.get("sector")
+    parts = [f"TIC {tic}" if tic is not None else lc.label, f"sector {sector}" if sector is not None else ""]
+    return "  ".join(p for p in parts if p)
+
+
+def plot_flares(lc: LightCurveData, prob: np.ndarray, table: Any, path: str | os.PathLike | None = None, *,
+                baseline: np.ndarray | None = None, max_zooms: int = 12, zoom_cols: int = 4,
+                zoom_pad: float = 1.5, title: str | None = None, dpi: int = 120) -> Any:
+    """Draw a light curve, its flare probabilities and its catalogue.
+
+    Parameters
+    ----------
+    lc : LightCurveData
+    prob : ndarray, shape (len(lc),)
+        Per-cadence probabilities (NaN where unscored).
+    table : astropy Table
+        From :func:`~flarelight.runtime.catalogue.find_flares` / ``flares_from_probabilities``.
+    path : path, optional
+        Save the figure there (format from the suffix, e.g. ``.png``, ``.pdf``).
+    baseline : ndarray, shape (len(lc),), optional
+        The local baseline; default recomputed with the parameters in ``table.meta``.
+    max_zooms : int
+        At most this many flare zooms (the largest ``ed`` first when there are more).
+    zoom_cols : int
+        Zoom panels per row.
+    zoom_pad : float
+        Each zoom spans the flare plus this many flare durations (at least 1 h) either side.
+    title : str, optional
+        Default "TIC <tic>  sector <s>  (<n> flares, model <id>)".
+    dpi : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    Figure = _import_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.gridspec import GridSpec
+
+    prob = np.asarray(prob, dtype=np.float64)
+    if baseline is None:
+        from .catalogue import PARAM_KEYS, flares_from_probabilities
+
+        params = {k: table.meta[k] for k in PARAM_KEYS if k in table.meta}
+        _, baseline = flares_from_probabilities(lc, prob, max_step=table.meta.get("max_step"),
+                                                return_baseline=True, **params)
+    good = lc.good
+    t, f = lc.time[good], lc.flux[good]
+    med = float(np.nanmedian(f)) if f.size else 1.0
+    fn = f / med
+    pg = prob[good]
+    scored = np.isfinite(pg)
+    n_fl = len(table)
+    order = np.argsort(-np.asarray(table["ed"], float))[:max_zooms] if n_fl else np.empty(0, int)
+    zoom_rows = np.sort(order)
+    nz = zoom_rows.size
+    zr = int(np.ceil(nz / zoom_cols)) if nz else 0
+
+    heights = [3.0, 1.4] + [2.0] * zr
+    fig = Figure(figsize=(13, sum(heights) + 1.2), dpi=dpi)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(top=1.0 - 0.7 / (sum(heights) + 1.2), bottom=0.35 / (sum(heights) + 1.2), left=0.06, right=0.97)
+    gs = GridSpec(2 + zr, zoom_cols, figure=fig, height_ratios=heights, hspace=0.55, wspace=0.28)
+    thr = table.meta.get("threshold", 0.5)
+    mid = table.meta.get("model_id") or ""
+    if title is None:
+        title = f"{_title(lc, table)}  ({n_fl} flare{'s' if n_fl != 1 else ''}" + (f", model {mid}" if mid else "") + ")"
+    if n_fl > nz:
+        title += f"\nzooms: the {nz} flares with the largest ED"
+    fig.suptitle(title, fontsize=13)
+
+    # panel 1: light curve coloured by probability (unscored cadences grey)
+    ax1 = fig.add_subplot(gs[0, :])
+    ax1.plot(t[~scored], fn[~scored], ".", ms=1.5, color="0.75", label="not scored", rasterized=True)
+    sc = ax1.scatter(t[scored], fn[scored], c=pg[scored], s=2, cmap="viridis", vmin=0, vmax=1, rasterized=True)
+    cb = fig.colorbar(sc, ax=ax1, pad=0.01, fraction=0.03)
+    cb.set_label("flare probability")
+    if n_fl:
+        tp = np.asarray(table["tpeak"], float)
+        ip = np.asarray(table["ipeak"], int)
+        ytop = lc.flux[ip] / med
+        ymark = ytop + 0.04 * (np.nanpercentile(fn, 99.5) - np.nanpercentile(fn, 0.5) + 1e-9)
+        ax1.plot(tp, ymark, "v", color="crimson", ms=5, label="catalogued flare (#: zoomed below)")
+        for k in zoom_rows:
+            ax1.annotate(str(k), (tp[k], ymark[k]), xytext=(0, 5), textcoords="offset points", ha="center",
+                         va="bottom", fontsize=7, color="crimson")
+    lo, hi = np.nanpercentile(fn, [0.1, 99.9]) if fn.size else (0.9, 1.1)
+    top = max(hi, float(np.nanmax(lc.flux[np.asarray(table["ipeak"], int)] / med)) if n_fl else hi)
+    ax1.set_ylim(lo - 0.1 * (hi - lo), top + 0.25 * (top - lo))
+    ax1.set_xlabel("time [BTJD = BJD - 2457000, d]")
+    ax1.set_ylabel("normalised flux")
+    ax1.legend(loc="upper left", fontsize=8)
+
+    # panel 2: probability light curve
+    ax2 = fig.add_subplot(gs[1, :], sharex=ax1)
+    ax2.plot(lc.time, prob, "-", lw=0.6, color="k")
+    ax2.axhline(thr, color="crimson", lw=0.8, ls="--", label=f"threshold {thr:g}")
+    for row in table:
+        ax2.axvspan(float(row["tstart"]), float(row["tstop"]), color="crimson", alpha=0.25, lw=0)
+    ax2.set_ylim(-0.05, 1.05)
+    ax2.set_ylabel("probability")
+    ax2.set_xlabel("time [BTJD, d]")
+    ax2.legend(loc="upper left", fontsize=8)
+
+    # zooms
+    cad_d = (table.meta.get("cadence_s") or 120.0) / 86400.0
+    for j, k in enumerate(zoom_rows):
+        row = table[int(k)]
+        ax = fig.add_subplot(gs[2 + j // zoom_cols, j % zoom_cols])
+        ts, te = float(row["tstart"]), float(row["tstop"])
+        pad = max(zoom_pad * (te - ts + cad_d), 1.0 / 24)
+        w = (lc.time >= ts - pad) & (lc.time <= te + pad)
+        wg = w & good
+        x = (lc.time - float(row["tpeak"])) * 24.0
+        ax.plot(x[wg], lc.flux[wg] / med, ".-", ms=2.5, lw=0.5, color="0.2")
+        ax.plot(x[wg], baseline[wg] / med, "-", color="tab:orange", lw=1.2, label="baseline")
+        inside = wg & (lc.time >= ts) & (lc.time <= te)
+        ax.fill_between(x[inside], baseline[inside] / med, lc.flux[inside] / med, color="crimson", alpha=0.3, lw=0)
+        ax.set_title(f"#{k}  t={float(row['tpeak']):.3f}  ED={float(row['ed']):.1f} s"
+                     + (f"  {int(row['n_peaks'])} peaks" if int(row["n_peaks"]) > 1 else ""), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("hours from tpeak", fontsize=7)
+        if j % zoom_cols == 0:
+            ax.set_ylabel("normalised flux", fontsize=7)
+        if j == 0:
+            ax.legend(fontsize=6, loc="upper right")
+    if path is not None:
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+__all__ = ["plot_flares"]

@@ -1,0 +1,258 @@
+"""Flare catalogues: the pure function on synthetic light curves, find_flares' inputs, files, real data."""
+from __future__ import annotations
+
+import sys
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+from astropy import units as u
+
+from flarelight.runtime import from_arrays
+from flarelight.runtime.catalogue import (COLUMNS, count_peaks, find_flares, flares_from_probabilities,
+                                          read_catalogue, write_catalogue)
+from flarelight.runtime.errors import InvalidLightCurveError
+from flarelight.runtime.io import LightCurveData
+from flarelight.runtime.simulate import SimulatedFlare, flare_profile, simulate_lightcurve
+
+from conftest import PARITY_FILES
+
+CAD = 120.0 / 86400.0
+
+
+def flat_lc(n=3000, noise=1e-3, flares=(), seed=0, t0=2000.0, gap=None):
+    """A flat light curve (1e4 e/s) with injected flares; ``gap`` = (start, stop) rows removed."""
+    rng = np.random.default_rng(seed)
+    time = t0 + np.arange(n) * CAD
+    if gap is not None:
+        time = np.delete(time, np.arange(*gap))
+    rel = np.zeros(time.size)
+    for fl in flares:
+        rel += flare_profile(time, fl.tpeak, fl.fwhm, fl.amplitude, exposure=CAD)
+    flux = 1e4 * (1 + rel + rng.normal(0, noise, time.size))
+    return from_arrays(time, flux, np.full(time.size, 1e4 * noise), meta={"tic": 123, "sector": 7}), rel
+
+
+def prob_from_excess(rel, level=0.003):
+    """A hand-made 'model': probability 0.9 where the injected excess is above ``level``."""
+    return np.where(rel > level, 0.9, 0.01)
+
+
+def assert_no_overlap(t):
+    ts, te = np.asarray(t["istart"]), np.asarray(t["istop"])
+    assert np.all(ts[1:] > te[:-1]), "overlapping rows"
+
+
+def test_columns_units_and_empty_table():
+    lc, rel = flat_lc()
+    t = flares_from_probabilities(lc, np.zeros(len(lc)))
+    assert t is not None and len(t) == 0
+    assert t.colnames == [c[0] for c in COLUMNS]
+    for name, dtype, unit, _ in COLUMNS:
+        assert t[name].dtype == np.dtype(dtype), name
+        assert t[name].unit == unit
+    assert t["tpeak"].unit == u.d and t["ed"].unit == u.s
+    assert t.meta["tic"] == 123 and t.meta["sector"] == 7 and t.meta["threshold"] == 0.5
+    # a light curve with no cadence at all
+    e = np.empty(0)
+    empty = LightCurveData(time=e, flux=e, flux_err=e, bad=np.empty(0, bool), meta={})
+    assert len(flares_from_probabilities(empty, e)) == 0
+    # NaN probabilities everywhere (nothing scored)
+    assert len(flares_from_probabilities(lc, np.full(len(lc), np.nan))) == 0
+
+
+def test_one_flare_amplitude_and_ed():
+    fl = SimulatedFlare(tpeak=2000.0 + 1500 * CAD, fwhm=10 / 1440, amplitude=0.05)
+    lc, rel = flat_lc(flares=[fl])
+    t = flares_from_probabilities(lc, prob_from_excess(rel), model_id="test")
+    assert len(t) == 1
+    r = t[0]
+    assert abs(r["tpeak"] - fl.tpeak) < 2 * CAD
+    assert r["amplitude"] == pytest.approx(rel.max(), rel=0.15)
+    ed_true = rel.sum() * 120.0
+    assert r["ed"] == pytest.approx(ed_true, rel=0.2)  # the tail below the noise is not integrated
+    assert 0 < r["ed_err"] < 0.1 * r["ed"]
+    assert r["n_peaks"] == 1 and r["prob_max"] == pytest.approx(0.9)
+    assert r["tstart"] <= fl.tpeak - fl.fwhm / 2 and r["tstop"] >= fl.tpeak + fl.fwhm
+    assert not r["near_gap"] and not r["near_edge"]
+    assert t.meta["model_id"] == "test"
+
+
+def test_flickering_probability_is_one_flare():
+    """Overlapping groups: the probability dips below threshold inside one flare, and the flux tail joins runs."""
+    fl = SimulatedFlare(tpeak=2000.0 + 1000 * CAD, fwhm=30 / 1440, amplitude=0.05)
+    lc, rel = flat_lc(flares=[fl])
+    prob = prob_from_excess(rel, 0.002)
+    on = np.flatnonzero(prob > 0.5)
+    prob[on[2::3]] = 0.3  # every third cadence below threshold
+    prob[on[-1] + 5] = 0.8  # a lone spike 5 cadences after the run (within merge_gap)
+    t = flares_from_probabilities(lc, prob)
+    assert len(t) == 1
+    assert t["istop"][0] >= on[-1] + 5
+
+
+def test_many_flares_each_one_row():
+    """stella issue #9: 16 flares -> 16 rows."""
+    flares = [SimulatedFlare(2000.0 + (300 + 250 * k) * CAD, 8 / 1440, 0.03 + 0.005 * k) for k in range(16)]
+    lc, rel = flat_lc(n=4600, flares=flares)
+    t = flares_from_probabilities(lc, prob_from_excess(rel))
+    assert len(t) == 16
+    assert_no_overlap(t)
+    np.testing.assert_allclose(t["tpeak"], [f.tpeak for f in flares], atol=2 * CAD)
+
+
+def test_flare_touching_a_gap():
+    start = 1500
+    fl = SimulatedFlare(tpeak=2000.0 + (start - 3) * CAD, fwhm=10 / 1440, amplitude=0.05)
+    lc, rel = flat_lc(flares=[fl], gap=(start, start + 200))
+    t = flares_from_probabilities(lc, prob_from_excess(rel))
+    assert len(t) == 1
+    assert t["near_gap"][0] and not t["near_edge"][0]
+    assert t["istop"][0] == start - 1  # stops at the last cadence before the gap, never crosses it
+    assert t["tstop"][0] < lc.time[start]
+
+
+def test_flares_at_first_and_last_cadence():
+    n = 3000
+    flares = [SimulatedFlare(2000.0, 10 / 1440, 0.05), SimulatedFlare(2000.0 + (n - 1) * CAD, 10 / 1440, 0.05)]
+    lc, rel = flat_lc(n=n, flares=flares)
+    prob = prob_from_excess(rel)
+    t = flares_from_probabilities(lc, prob)
+    assert len(t) == 2
+    assert t["istart"][0] == 0 and t["istop"][1] == n - 1
+    assert t["near_edge"].all() and not t["near_gap"].any()
+    # probabilities only, no flux excess: min_snr=-inf keeps them, the default drops them
+    flat, _ = flat_lc(n=n)
+    assert len(flares_from_probabilities(flat, prob, min_snr=-np.inf)) == 2
+    assert len(flares_from_probabilities(flat, prob)) == 0
+
+
+def test_two_flares_separated_by_one_cadence():
+    i = 1200
+    f1 = SimulatedFlare(2000.0 + i * CAD, 6 / 1440, 0.05)
+    f2 = SimulatedFlare(2000.0 + (i + 12) * CAD, 6 / 1440, 0.05)
+    lc, rel = flat_lc(flares=[f1, f2])
+    prob = np.full(len(lc), 0.01)
+    prob[i - 1:i + 11] = 0.9
+    prob[i + 12:i + 20] = 0.9  # one cadence (i + 11) below threshold between the runs
+    t = flares_from_probabilities(lc, prob)
+    assert len(t) == 1 and t["n_peaks"][0] == 2  # one complex flare
+    # without run merging the flux still joins them (it never returns to the baseline) ...
+    assert len(flares_from_probabilities(lc, prob, merge_gap=0)) == 1
+    # ... and with neither, they are two adjacent, non-overlapping rows
+    t2 = flares_from_probabilities(lc, prob, merge_gap=0, merge_connected=False)
+    assert len(t2) == 2
+    assert_no_overlap(t2)
+    assert t2["istop"][0] == i + 10 and t2["istart"][1] == i + 11 or t2["istart"][1] == i + 12
+
+
+def test_min_cadences_and_threshold():
+    fl = SimulatedFlare(2000.0 + 1000 * CAD, 2 / 1440, 0.05)
+    lc, rel = flat_lc(flares=[fl])
+    prob = np.full(len(lc), 0.01)
+    prob[np.argmax(rel)] = 0.95  # one high-probability cadence (stella issue #30)
+    assert len(flares_from_probabilities(lc, prob)) == 1
+    assert len(flares_from_probabilities(lc, prob, min_cadences=2)) == 0
+    assert len(flares_from_probabilities(lc, prob, threshold=0.96)) == 0
+    with pytest.raises(ValueError):
+        flares_from_probabilities(lc, prob, threshold=1.5)
+    with pytest.raises(InvalidLightCurveError):
+        flares_from_probabilities(lc, prob[:-1])
+
+
+def test_simulated_lightcurve_with_rotation():
+    lc, flares = simulate_lightcurve(seed=3, n_flares=8)
+    rel = np.zeros(len(lc))
+    for fl in flares:
+        rel += flare_profile(lc.time, fl.tpeak, fl.fwhm, fl.amplitude)
+    t = flares_from_probabilities(lc, prob_from_excess(rel, 0.004))
+    assert_no_overlap(t)
+    found = [np.any(np.abs(np.asarray(t["tpeak"]) - fl.tpeak) < 0.01) for fl in flares if fl.amplitude > 0.01]
+    assert all(found)
+
+
+def test_count_peaks():
+    assert count_peaks(np.array([0, 1, 5, 3, 2, 1, 0.5]), 0.5) == 1
+    assert count_peaks(np.array([0, 5, 2, 1, 4, 1, 0]), 0.5) == 2
+    assert count_peaks(np.array([0, 5, 4.8, 4.9, 3, 0]), 0.5) == 1  # a wiggle is not a peak
+    assert count_peaks(np.array([]), 0.5) == 0
+
+
+@pytest.mark.parametrize("suffix", [".ecsv", ".fits", ".csv"])
+def test_round_trip(tmp_path, suffix):
+    flares = [SimulatedFlare(2000.0 + (400 + 300 * k) * CAD, 8 / 1440, 0.04) for k in range(3)]
+    lc, rel = flat_lc(flares=flares)
+    t = flares_from_probabilities(lc, prob_from_excess(rel), model_id="m1")
+    t.meta["tic"] = None  # None survives too
+    path = tmp_path / f"flares{suffix}"
+    write_catalogue(t, path)
+    back = read_catalogue(path)
+    assert back.colnames == t.colnames and len(back) == len(t)
+    for name in t.colnames:
+        assert back[name].unit == t[name].unit, name
+        if t[name].dtype.kind == "f":
+            np.testing.assert_allclose(back[name], t[name], rtol=1e-12)
+        else:
+            np.testing.assert_array_equal(back[name], t[name])
+    assert dict(back.meta) == dict(t.meta)
+    with pytest.raises(OSError):
+        write_catalogue(t, path)  # no overwrite by default
+    empty = flares_from_probabilities(lc, np.zeros(len(lc)))
+    write_catalogue(empty, tmp_path / f"empty{suffix}")
+    assert len(read_catalogue(tmp_path / f"empty{suffix}")) == 0
+
+
+def test_core_does_not_import_matplotlib():
+    code = ("import sys, flarelight.runtime, flarelight.runtime.catalogue, flarelight.runtime.plot; "
+            "assert 'matplotlib' not in sys.modules and 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- with the stella ensemble
+@pytest.fixture(scope="module")
+def small_model(stella_onnx_dir):
+    """The stella ensemble with small batches (the default 8192 x 10 sessions needs > 10 GB of RAM)."""
+    from flarelight.runtime import FlareModel
+
+    return FlareModel(stella_onnx_dir, batch_size=512)
+
+
+@pytest.fixture(scope="module")
+def short_lc():
+    lc, flares = simulate_lightcurve(n_days=3.0, seed=5, n_flares=3, gap_days=(1.5, 1.6), n_holes=0)
+    return lc
+
+
+def test_find_flares_inputs_agree(small_model, short_lc):
+    stella_model = small_model
+    lc = short_lc
+    ref = find_flares(lc, stella_model)
+    assert ref.meta["model_id"] == stella_model.model_id and "max_step" in ref.meta
+    arrays = find_flares(lc.time, stella_model, flux=lc.flux, flux_err=lc.flux_err, quality=lc.quality)
+    via_method = stella_model.find_flares(lc)
+    prob = stella_model.predict(lc)
+    precomputed = find_flares(lc, stella_model, prob=prob)
+    for other in (arrays, via_method, precomputed):
+        assert len(other) == len(ref)
+        np.testing.assert_array_equal(other["istart"], ref["istart"])
+        np.testing.assert_allclose(other["ed"], ref["ed"])
+    lk = pytest.importorskip("lightkurve")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lklc = lk.LightCurve(time=lc.time, flux=lc.flux, flux_err=lc.flux_err)
+    from_lk = find_flares(lklc, stella_model, quality_bitmask="none")
+    np.testing.assert_array_equal(from_lk["istart"], find_flares(lc.time, stella_model, flux=lc.flux,
+                                                                  flux_err=lc.flux_err)["istart"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PARITY_FILES, ids=lambda p: p.name[24:40])
+def test_real_lightcurves_no_duplicate_rows(small_model, path):
+    t = find_flares(path, small_model)
+    assert_no_overlap(t)
+    assert len(np.unique(np.asarray(t["ipeak"]))) == len(t)
+    assert np.all(t["tstart"] <= t["tpeak"]) and np.all(t["tpeak"] <= t["tstop"])
+    assert t.meta["tic"] == int(path.name.split("-")[2]) and t.meta["sector"] > 0
+    if "441420236" in path.name:  # AU Mic sector 1: dozens of flares, not one (stella issue #9)
+        assert len(t) >= 20 and np.any(t["n_peaks"] > 1)
