@@ -10,7 +10,7 @@ from astropy.table import Table, vstack
 from flarelight.runtime import FlarelightError, read_lightcurve
 from flarelight.runtime.atomic import atomic_path
 from flarelight.runtime.catalogue import (DEFAULT_MERGE_GAP, DEFAULT_MIN_CADENCES, DEFAULT_MIN_SNR,
-                                          DEFAULT_THRESHOLD, catalogue_format, find_flares, write_catalogue)
+                                          catalogue_format, find_flares, write_catalogue)
 
 from .options import (check_output, flux_column_option, load_model, model_option, overwrite_option, quality_option,
                       threads_option)
@@ -46,8 +46,8 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table here (.ecsv, .fits or .csv) instead of printing it.")
-@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True,
-              help="Probability a cadence must exceed to be a flare candidate.")
+@click.option("--threshold", type=float, default=None,
+              help="Probability a cadence must exceed to be a flare candidate (default: the model's recommended one).")
 @click.option("--min-cadences", type=int, default=DEFAULT_MIN_CADENCES, show_default=True,
               help="Cadences above threshold a flare needs.")
 @click.option("--merge-gap", type=int, default=DEFAULT_MERGE_GAP, show_default=True,

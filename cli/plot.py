@@ -7,7 +7,7 @@ import click
 
 from flarelight.runtime import FlarelightError, read_lightcurve
 from flarelight.runtime.atomic import atomic_path
-from flarelight.runtime.catalogue import DEFAULT_MIN_SNR, DEFAULT_THRESHOLD, find_flares
+from flarelight.runtime.catalogue import DEFAULT_MIN_SNR, find_flares
 
 from .options import (check_output, flux_column_option, load_model, model_option, overwrite_option, quality_option,
                       threads_option)
@@ -17,7 +17,7 @@ from .options import (check_output, flux_column_option, load_model, model_option
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Image to write (.png, .pdf, .svg).")
-@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True)
+@click.option("--threshold", type=float, default=None, help="Probability threshold (default: the model's recommended one).")
 @click.option("--min-snr", type=float, default=DEFAULT_MIN_SNR, show_default=True)
 @click.option("--max-zooms", type=int, default=12, show_default=True, help="Flare zoom panels at most.")
 @model_option

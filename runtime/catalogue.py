@@ -398,7 +398,7 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
 
 
 # ----------------------------------------------------------------------------- with a model
-def find_flares(source: Any, model: Any = None, *, threshold: float = DEFAULT_THRESHOLD,
+def find_flares(source: Any, model: Any = None, *, threshold: float | None = None,
                 min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
                 baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
                 edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
@@ -414,8 +414,11 @@ def find_flares(source: Any, model: Any = None, *, threshold: float = DEFAULT_TH
         With a time array, ``flux`` is required (``flux_err`` gives ED uncertainties).
     model : FlareModel, optional
         Default: the shipped ensemble (:meth:`FlareModel.default`).
-    threshold, min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma
-        See :func:`flares_from_probabilities` (defaults 0.5, 1, 5, 121, 60, 100, 5), min_snr (5), merge_connected (True).
+    threshold : float, optional
+        Probability threshold; default: the model's recommended threshold (its metadata; 0.5 for stella's
+        models), or 0.5 without a model.
+    min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma
+        See :func:`flares_from_probabilities` (defaults 1, 5, 121, 60, 100, 5), min_snr (5), merge_connected (True).
     flux, flux_err, quality : array-like, optional
         With a time array as ``source``.
     prob : array-like, optional
@@ -449,6 +452,8 @@ def find_flares(source: Any, model: Any = None, *, threshold: float = DEFAULT_TH
             warnings.simplefilter("ignore", CadenceWarning)
             prep = prepare(lc, model.preprocessing)
         kept, seg, max_step = prep.kept, prep.seg, prep.max_step
+    if threshold is None:
+        threshold = model.threshold if model is not None else DEFAULT_THRESHOLD
     table = flares_from_probabilities(lc, prob, threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap,
                                       baseline_window=baseline_window, max_extend=max_extend, edge_window=edge_window,
                                       peak_sigma=peak_sigma, min_snr=min_snr, merge_connected=merge_connected,

@@ -92,13 +92,18 @@ STELLA_PREPROCESSING = Preprocessing(quality_bitmask=resolve_bitmask("any"), gap
 
 @dataclass
 class ModelMetadata:
-    """Everything a flarelight ONNX file says about itself."""
+    """Everything a flarelight ONNX file says about itself.
+
+    ``threshold`` is the probability above which the catalogue calls a flare by default (chosen on the
+    validation stars for flarelight's models; 0.5 for stella's).
+    """
 
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     model_id: str = ""
     flarelight_version: str = ""
     input_name: str = "window"
     seed: int | None = None
+    threshold: float = 0.5
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)

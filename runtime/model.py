@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -63,7 +64,9 @@ class FlareModel:
     paths : path or sequence of paths
         One or more ``.onnx`` files, or a directory of them. All must share one preprocessing.
     threads : int, optional
-        onnxruntime intra-op threads per session (default: onnxruntime's choice).
+        CPU threads to use (default: all cores). An ensemble runs its members concurrently, one
+        single-threaded onnxruntime session each, ``threads`` at a time (this beats intra-op threading for
+        a CNN this small); a single model uses ``threads`` intra-op threads.
     batch_size : int
         Windows per inference call (memory: ``batch_size * window * 4`` bytes per channel).
     """
@@ -80,7 +83,9 @@ class FlareModel:
             raise ModelFileError(f"no .onnx files in {[str(p) for p in paths]}")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
-        loaded = [_load_member(f, threads) for f in files]
+        self.threads = max(1, int(threads) if threads else (os.cpu_count() or 1))
+        per_session = 1 if len(files) > 1 else self.threads
+        loaded = [_load_member(f, per_session) for f in files]
         self.paths: tuple[Path, ...] = tuple(files)
         self._sessions = tuple(s for s, _ in loaded)
         self.metadata: tuple[ModelMetadata, ...] = tuple(m for _, m in loaded)
@@ -102,6 +107,11 @@ class FlareModel:
     def n_models(self) -> int:
         """Number of ensemble members."""
         return len(self._sessions)
+
+    @property
+    def threshold(self) -> float:
+        """The recommended catalogue threshold: the mean of the members' metadata thresholds."""
+        return float(np.mean([m.threshold for m in self.metadata]))
 
     @property
     def model_id(self) -> str:
@@ -131,15 +141,28 @@ class FlareModel:
             x = x[:, :, None]
         if x.ndim != 3 or x.shape[1:] != (pre.window, pre.n_channels):
             raise ValueError(f"windows: expected shape (m, {pre.window}, {pre.n_channels}), got {x.shape}")
+        return self._run_members(x)
+
+    def _run_members(self, x: np.ndarray, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
         out = np.empty((self.n_models, x.shape[0]), np.float32)
-        for k, (sess, meta) in enumerate(zip(self._sessions, self.metadata)):
-            out[k] = sess.run(None, {meta.input_name: x})[0].reshape(-1)
+
+        def run(k: int) -> None:
+            out[k] = self._sessions[k].run(None, {self.metadata[k].input_name: x})[0].reshape(-1)
+
+        if pool is None or self.n_models == 1:
+            for k in range(self.n_models):
+                run(k)
+        else:
+            for f in [pool.submit(run, k) for k in range(self.n_models)]:
+                f.result()
         return out
 
     def _score_prepared(self, prep: Prepared) -> np.ndarray:
         scores = np.empty((self.n_models, prep.centres.size), np.float32)
-        for sl, batch in window_batches(prep, self.preprocessing, self.batch_size):
-            scores[:, sl] = self.score_windows(batch)
+        workers = min(self.threads, self.n_models)
+        with ThreadPoolExecutor(max_workers=workers) if workers > 1 else _NoPool() as pool:
+            for sl, batch in window_batches(prep, self.preprocessing, self.batch_size):
+                scores[:, sl] = self._run_members(batch, pool)
         return scores
 
     def prepare(self, time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None) -> tuple[LightCurveData, Prepared]:
@@ -179,6 +202,16 @@ class FlareModel:
         from .catalogue import find_flares
 
         return find_flares(source, model=self, **kwargs)
+
+
+class _NoPool:
+    """Stands in for a thread pool when one thread is asked for."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def predict(time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,

@@ -258,6 +258,68 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
     return ts, record
 
 
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+
+
+def choose_threshold(model_dir: Path, shared: Path, seed: int = 0) -> tuple[float, list[dict]]:
+    """The catalogue threshold with the best event-level F1 on the validation stars' real light curves.
+
+    Events are :func:`flarelight.runtime.find_flares` rows; the matching rule is that of
+    ``shared/eval/flare_eval.py`` (overlap within 2 cadences), via :func:`flarelight.trainer.evaluate.event_scores`.
+    Flare-free validation stars count through their false positives. Ties go to the higher threshold.
+    """
+    import warnings
+
+    from flarelight.runtime import FlareModel, flares_from_probabilities
+
+    from .evaluate import event_scores
+
+    model = FlareModel(model_dir)
+    sources = find_sources(shared)
+    split_of = assign_split([s.tic for s in sources], seed)
+    catalog = load_catalogs([shared / "data" / "catalogs" / c for c in CATALOGS])
+    val = [s for s in sources if split_of[s.tic] == "val"]
+    lcs = read_lightcurves([s.path for s in val])
+    cached = []
+    for s, lc in zip(val, lcs):
+        lc.meta["tic"] = s.tic
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prep = prepare(lc, model.preprocessing)
+            cached.append((lc, prep, model.predict(lc), catalog.for_lightcurve(lc).intervals()))
+    rows = []
+    for thr in THRESHOLDS:
+        tot = {"n_true": 0, "n_recovered": 0, "n_pred": 0, "n_tp": 0}
+        for lc, prep, prob, true in cached:
+            t = flares_from_probabilities(lc, prob, threshold=thr, kept=prep.kept, seg=prep.seg)
+            ev = np.column_stack([t["tpeak"], t["tstart"], t["tstop"]]).reshape(-1, 3)
+            cad = float(np.median(np.diff(prep.time)))
+            sc = event_scores(ev, true, cad, good_time=prep.time)
+            for k in tot:
+                tot[k] += sc[k]
+        r = tot["n_recovered"] / tot["n_true"] if tot["n_true"] else 0.0
+        p = tot["n_tp"] / tot["n_pred"] if tot["n_pred"] else 0.0
+        rows.append({"threshold": thr, **tot, "recall": r, "precision": p, "f1": 2 * r * p / (r + p) if r + p else 0.0})
+    best = max(rows, key=lambda row: (round(row["f1"], 3), row["threshold"]))
+    return float(best["threshold"]), rows
+
+
+def set_threshold(onnx_path: Path, threshold: float) -> None:
+    """Rewrite the recommended threshold in a flarelight ONNX file's metadata (atomically)."""
+    import onnx
+
+    from flarelight.runtime.atomic import atomic_path
+    from flarelight.runtime.metadata import METADATA_KEY, ModelMetadata
+
+    proto = onnx.load(str(onnx_path))
+    entry = next(e for e in proto.metadata_props if e.key == METADATA_KEY)
+    meta = ModelMetadata.from_json(entry.value, source=str(onnx_path))
+    meta.threshold = float(threshold)
+    entry.value = meta.to_json()
+    with atomic_path(onnx_path) as tmp:
+        onnx.save(proto, str(tmp))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Build the training set, train the seed ensemble, and write the ONNX members, split.json and training.json."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -270,8 +332,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--patience", type=int, default=4)
     ap.add_argument("--n-copies", type=int, default=2)
+    ap.add_argument("--finalize-only", action="store_true",
+                    help="only choose the threshold on the validation stars and write it into the --out models")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if a.finalize_only:
+        finalize(a.out, a.shared, a.seed)
+        return
     from .train import train_ensemble
 
     t0 = time.perf_counter()
@@ -293,7 +360,21 @@ def main(argv: list[str] | None = None) -> None:
                   command="python -m flarelight.trainer.recipe " + " ".join(sys.argv[1:] if argv is None else argv))
     (a.out / "split.json").write_text(json.dumps({k: record["split"][k] for k in ("train", "val", "test")}, indent=1))
     (a.out / "training.json").write_text(json.dumps(record, indent=1, default=str))
+    finalize(a.out, a.shared, a.seed)
     log.info("done: %d members in %s (build %.0f s, training %.0f s)", len(members), a.out, t1 - t0, t2 - t1)
+
+
+def finalize(out: Path, shared: Path, seed: int) -> float:
+    """Choose the threshold on the validation stars, write it into every member and into training.json."""
+    threshold, scan = choose_threshold(out, shared, seed)
+    for f in sorted(out.glob("*.onnx")):
+        set_threshold(f, threshold)
+    record_path = out / "training.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record.update(threshold=threshold, threshold_scan=scan)
+    record_path.write_text(json.dumps(record, indent=1, default=str))
+    log.info("threshold %.2f chosen on the validation stars", threshold)
+    return threshold
 
 
 if __name__ == "__main__":
