@@ -18,7 +18,7 @@ from flarelight.runtime.errors import FlarelightError
 from flarelight.runtime.io import LightCurveData
 
 from .catalogs import FlareCatalog, merge_intervals
-from .dataset import cadence_labels
+from .dataset import _json_default, cadence_labels
 
 SLACK_CADENCES = 2
 
@@ -287,12 +287,6 @@ def write_report(metrics: dict, y: np.ndarray | None, p: np.ndarray | None, out_
     return paths
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 __all__ = ["confusion_matrix", "precision_recall_curve", "average_precision", "window_metrics", "events_from_prob",

@@ -25,7 +25,8 @@ from flarelight.runtime.errors import FlarelightError
 from flarelight.runtime.metadata import ModelMetadata
 
 from .dataset import TrainingSet
-from .evaluate import _json_default, plot_history, window_metrics
+from .dataset import _json_default
+from .evaluate import plot_history, window_metrics
 
 log = logging.getLogger(__name__)
 
