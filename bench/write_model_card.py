@@ -1,0 +1,133 @@
+"""Write models/flarelight-v1/MODEL_CARD.md from the recipe's training.json, the members' hashes and metadata,
+and the figures of bench/results/models.json (run bench/bench_models.py first).
+
+    python bench/write_model_card.py [--models models/flarelight-v1] [--bench bench/results/models.json]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from flarelight.runtime import FlareModel
+
+
+def fmt(x, nd=2):
+    return "–" if x is None else f"{x:.{nd}f}"
+
+
+def quality_section(bench: dict) -> list[str]:
+    out = ["## Measured quality", "",
+           "Measured by `python bench/bench_models.py` (flarelight-v1 and stella's ten models converted to ONNX, "
+           "both run by the flarelight runtime on the same light curves in one run), with the event matching rule "
+           "of `../shared/eval/flare_eval.py` (an event overlapping a labelled flare within 2 cadences). "
+           "Catalogues are thresholded, so precision on labelled stars is a lower bound.", "",
+           "| contender | set | recall | precision | F1 |", "|---|---|---|---|---|"]
+    for c, d in bench["detection"].items():
+        for name, key in (("labelled test stars", "test"), ("full dev manifest", "full")):
+            r = d.get(key)
+            if r:
+                out.append(f"| {c} | {name} | {fmt(r['recall'])} | {fmt(r['precision'])} | {fmt(r['f1'])} |")
+    out += ["", "| contender | FP/day, flare-free stars | FP/day, flare-free test stars | worst star (FP/day) |",
+            "|---|---|---|---|"]
+    for c, d in bench["detection"].items():
+        q, qt = d.get("negative_flare_free") or {}, d.get("negative_flare_free_test") or {}
+        per = [r for r in d.get("per_star", []) if r.get("fp_per_day") is not None
+               and (r["status"] == "negative" or r.get("category") == "EB")]
+        worst = max(per, key=lambda r: r["fp_per_day"]) if per else None
+        w = f"TIC {worst['tic']} ({worst['fp_per_day']:.2f})" if worst else "–"
+        out.append(f"| {c} | {fmt(q.get('fp_per_day'))} | {fmt(qt.get('fp_per_day'))} | {w} |")
+    out += ["", "Targets (issue 6):", ""]
+    for t in bench.get("targets", []):
+        out.append(f"- {t.get('contender', '')}: {t['target']}: {fmt(t['value'], 3)} "
+                   f"({'pass' if t['pass'] else 'FAIL, by ' + fmt(t.get('misses_by'), 3)})")
+    comp = bench["injection"]["completeness"]
+    names = list(comp)
+    out += ["", f"Injection-recovery: {bench['injection']['n_flares']} Davenport flares injected into flare-free light "
+            "curves of held-out stars (recovered = an event overlaps [tpeak - FWHM, tpeak + 3 FWHM] within 2 cadences); "
+            "completeness (number injected) by SNR = peak amplitude / point-to-point noise, and by equivalent duration:", ""]
+    for key, title in (("snr", "SNR"), ("ed_s", "ED [s]")):
+        edges = comp[names[0]][key]["edges"]
+        out.append(f"| {title} | " + " | ".join(names) + " |")
+        out.append("|---|" + "---|" * len(names))
+        for i in range(len(edges) - 1):
+            if not comp[names[0]][key]["n"][i]:
+                continue
+            out.append(f"| {edges[i]:g}-{edges[i + 1]:g} | " + " | ".join(
+                f"{fmt(comp[n][key]['completeness'][i])} ({comp[n][key]['n'][i]})" for n in names) + " |")
+        out.append("")
+    out.append("| overall | " + " | ".join(names) + " |")
+    out.append("|---|" + "---|" * len(names))
+    for key, title in (("overall", "all"), ("near_gap_overall", "within 100 cadences of a gap/edge"),
+                       ("far_from_gap_overall", "far from gaps")):
+        out.append(f"| {title} | " + " | ".join(fmt(comp[n][key]) for n in names) + " |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", type=Path, default=Path("models/flarelight-v1"))
+    ap.add_argument("--bench", type=Path, default=Path("bench/results/models.json"))
+    a = ap.parse_args()
+    rec = json.loads((a.models / "training.json").read_text())
+    model = FlareModel(a.models)
+    pre = model.preprocessing
+    lines = [
+        "# flarelight-v1", "",
+        "flarelight's default ensemble: " + f"{model.n_models} CNNs with stella's architecture (Feinstein et al. 2020), "
+        "trained by `flarelight.trainer` on the real labelled TESS light curves of `../shared/data` plus injected "
+        "synthetic flares and impostors, exported to ONNX and checked against Keras.", "",
+        "## Use", "",
+        "    from flarelight.runtime import FlareModel, find_flares",
+        "    model = FlareModel.default()            # these files",
+        "    table = find_flares(\"tess..._lc.fits\", model=model)", "",
+        "## Preprocessing (in every member's ONNX metadata)", "",
+        f"- 2-minute cadence ({pre.cadence_s:.0f} s); quality bitmask {pre.quality_bitmask} (lightkurve's default);",
+        f"- flux divided by its median, then per window: minus the window's median, divided by the light curve's "
+        f"robust point-to-point noise, arcsinh-compressed (`{pre.normalisation}`);",
+        f"- windows of {pre.window} cadences, the window of cadence i = flux[i-{pre.offset}:i+{pre.window - pre.offset}];",
+        f"- segments split where a step exceeds {pre.gap_tolerance} x the median cadence;",
+        f"- edge mode `{pre.edge_mode}`: a second input channel flags real cadences (1) and padding (0), so every kept "
+        "cadence is scored, including the ones within 100 cadences of a gap or edge that stella cannot score; "
+        "flares there are flagged `near_gap`/`near_edge` in the catalogue.",
+        f"- recommended catalogue threshold {model.threshold:.2f}, chosen on the validation stars (event-level F1; "
+        "scan in `training.json`).", "",
+        "## How it was trained", "",
+        "    " + rec.get("command", "python -m flarelight.trainer.recipe --shared ../shared --out models/flarelight-v1"),
+        "    python -m flarelight.trainer.recipe --shared ../shared --out models/flarelight-v1 --finalize-only  # threshold", "",
+        f"- seeds: data build and split {rec['seed']}; members {rec['seeds']}; up to {rec['epochs']} epochs, "
+        f"batch {rec['batch_size']}, early stopping on the validation loss (patience {rec['patience']}, best weights kept);",
+        f"- training set: {rec['training_set']['n_windows']} windows ({rec['training_set']['n_positive']} positive), "
+        f"sha256 `{rec['training_set']['sha256']}`; {rec['injected_flares']} injected flares; at most "
+        f"{rec.get('max_positive_windows_per_flare')} positive windows per flare, {rec['negatives_per_positive']} negatives per positive;",
+        f"- time on 2 shared cores: building {rec['build_seconds']:.0f} s, training {rec['train_seconds']:.0f} s;",
+        "- the recipe (what data, which labels, the injection and impostor distributions, why some stars are left out) "
+        "is documented in `flarelight/trainer/recipe.py`.", "",
+        "### Split by star (TIC)", "",
+    ]
+    for sp in ("train", "val", "test"):
+        lines.append(f"- **{sp}** ({len(rec['split'][sp])} stars): " + ", ".join(str(t) for t in rec["split"][sp]))
+    lines += ["", f"Left out (they flare but carry no labels): TIC {', '.join(map(str, rec['excluded_tics']))}; files "
+              + ", ".join(rec["excluded_files"]) + ".", "", "### Members", "",
+              "| file | seed | epochs (best) | sha256 |", "|---|---|---|---|"]
+    by_seed = {m["seed"]: m for m in rec["members"]}
+    for p, meta in zip(model.paths, model.metadata):
+        m = by_seed.get(meta.seed, {})
+        lines.append(f"| {p.name} | {meta.seed} | {m.get('epochs_run')} ({m.get('best_epoch')}) | "
+                     f"`{hashlib.sha256(p.read_bytes()).hexdigest()}` |")
+    lines += ["", "### Data (read in place from `../shared`; sha256)", "", "| file | TIC | kind | split | sha256 |",
+              "|---|---|---|---|---|"]
+    for f in rec["files"]:
+        lines.append(f"| {f['file']} | {f['tic']} | {f['kind']} | {f['split']} | `{f['sha256'][:16]}…` |")
+    for c in rec["catalogs"]:
+        lines.append(f"| data/catalogs/{c['file']} | – | catalogue | – | `{c['sha256'][:16]}…` |")
+    lines.append("")
+    if a.bench.exists():
+        lines += quality_section(json.loads(a.bench.read_text()))
+    (a.models / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {a.models / 'MODEL_CARD.md'}")
+
+
+if __name__ == "__main__":
+    main()
