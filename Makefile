@@ -31,7 +31,7 @@ bench: install-dev
 	$(PY) bench/bench_runtime.py
 	$(PY) bench/bench_models.py
 
-## retrain the shipped ensemble from ../shared (about 15 minutes on 2 cores)
+## retrain the shipped ensemble from ../shared (about 10 minutes on 2 cores)
 train-default: install-dev
 	$(PY) -m flarelight.trainer.recipe --shared ../shared --out models/flarelight-v1 --work build/flarelight-v1
 

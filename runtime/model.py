@@ -72,7 +72,7 @@ class FlareModel:
     """
 
     def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, threads: int | None = None,
-                 batch_size: int = 1024) -> None:
+                 batch_size: int = 256) -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         files: list[Path] = []
