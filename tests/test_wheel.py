@@ -52,7 +52,8 @@ def test_fresh_venv_without_train_extra(wheel, tmp_path):
         import sys, importlib.util
         import numpy as np
         from flarelight.runtime import FlareModel, read_lightcurve
-        assert importlib.util.find_spec("tensorflow") is None, "tensorflow must not be installed by the runtime"
+        for heavy in ("tensorflow", "keras", "click", "matplotlib", "lightkurve"):
+            assert importlib.util.find_spec(heavy) is None, heavy + " must not come with the runtime install"
         m = FlareModel({str(model)!r})
         p = m.predict(read_lightcurve({str(TESS / "tess2018206045859-s0001-0000000031740375-0120-s_lc.fits")!r}))
         assert np.isfinite(p).sum() > 10000, np.isfinite(p).sum()
@@ -67,8 +68,11 @@ def test_fresh_venv_without_train_extra(wheel, tmp_path):
     """)
     res = run([str(py), "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONNOUSERSITE": "1"})
     assert res.stdout.startswith("OK")
+    res = subprocess.run([str(env_dir / "bin" / "flarelight"), "--help"], capture_output=True, text=True)
+    assert res.returncode == 1 and "pip install flarelight[cli]" in res.stderr, res.stderr
+    run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[cli]"])
     res = run([str(env_dir / "bin" / "flarelight"), "--help"], cwd=tmp_path)
-    assert "predict" in res.stdout
+    assert "predict" in res.stdout and "find" in res.stdout
     res = subprocess.run([str(env_dir / "bin" / "flarelight"), "convert-stella", str(TESS), "-o", str(tmp_path / "x")],
                          capture_output=True, text=True)
     assert res.returncode == 1 and "pip install flarelight[train]" in res.stderr, res.stderr
