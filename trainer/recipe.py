@@ -47,6 +47,7 @@ import numpy as np
 
 from flarelight.runtime.io import LightCurveData
 from flarelight.runtime.metadata import Preprocessing
+from flarelight.runtime.preprocess import noise_level as preprocess_noise_level
 from flarelight.runtime.preprocess import prepare
 
 from .catalogs import FlareCatalog, load_catalogs
@@ -118,11 +119,10 @@ def assign_split(tics: list[int], seed: int) -> dict[int, str]:
 
 
 def noise_level(lc: LightCurveData) -> float:
-    """Robust point-to-point scatter of the normalised flux (1.4826 MAD of differences / sqrt 2)."""
+    """Robust point-to-point scatter of the normalised good flux, differences across gaps included
+    (the runtime's :func:`~flarelight.runtime.preprocess.noise_level` over one segment)."""
     f = lc.flux[lc.good]
-    f = f / np.median(f)
-    d = np.diff(f)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+    return preprocess_noise_level(f / np.median(f), np.zeros(f.size, np.int64))
 
 
 def add_periodic_variability(lc: LightCurveData, rng: np.random.Generator) -> tuple[LightCurveData, dict]:
