@@ -33,6 +33,8 @@ The algorithm, all in the space of the *kept* cadences (good, passing the model'
    last kept cadence of the light curve; ``near_gap`` if within ``edge_window`` kept cadences of an
    internal segment boundary. Flares there may be cut, and the model scores no cadence within
    ``offset`` (100 for stella) of an edge in "valid" mode.
+7. **Significance**: ``snr`` = ED over its empirical noise (the segment's robust scatter of the flux
+   about the baseline, times sqrt(cadences)); rows with ``snr < min_snr`` are dropped.
 """
 from __future__ import annotations
 
@@ -251,15 +253,15 @@ def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold
     peak_sigma : float
         Significance (robust sigmas) of a secondary peak for ``n_peaks`` (default 5).
     min_snr : float
-        Drop flares whose ``snr`` (ED over its empirical noise) is below this (default 3; 0 keeps all
+        Drop flares whose ``snr`` (ED over its empirical noise) is below this (default 5; 0 keeps all
         with a non-negative ED sum, use ``-inf`` to keep every candidate).
     merge_connected : bool
         Merge neighbouring groups when the flux stays above the baseline between them (default True).
     kept : ndarray of int, optional
         Input rows to use (the model's kept cadences); default the good cadences of ``lc``.
     seg : ndarray of int, optional
-        Segment label of each kept cadence; default by the "tolerance" gap rule (4 x the median step),
-        or by ``max_step`` if given.
+        Segment label of each kept cadence; default by the "tolerance" gap rule (``Preprocessing().gap_tolerance``
+        x the median step), or by ``max_step`` if given.
     max_step : float, optional
         Longest step (days) inside a segment, used when ``seg`` is not given.
     model_id : str
