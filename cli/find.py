@@ -46,6 +46,11 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table here (.ecsv, .fits or .csv) instead of printing it.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Bulk mode: <name>.flares.ecsv per file and run.ecsv here; finished files are skipped (resume).")
+@click.option("--workers", type=int, default=1, show_default=True, help="With --out-dir: parallel worker processes.")
+@click.option("--dask", "dask_address", default=None, help='With --out-dir: a Dask scheduler address, or "local".')
+@click.option("--probabilities", is_flag=True, help="With --out-dir: also write <name>.prob.npz (time, prob).")
 @click.option("--threshold", type=float, default=None,
               help="Probability a cadence must exceed to be a flare candidate (default: the model's recommended one).")
 @click.option("--min-cadences", type=int, default=DEFAULT_MIN_CADENCES, show_default=True,
@@ -59,14 +64,26 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
 @quality_option
 @flux_column_option
 @overwrite_option
-def find(files, output, threshold, min_cadences, merge_gap, min_snr, model_paths, threads, quality_bitmask,
-         flux_column, overwrite):
+def find(files, output, out_dir, workers, dask_address, probabilities, threshold, min_cadences, merge_gap, min_snr,
+         model_paths, threads, quality_bitmask, flux_column, overwrite):
     """Find flares in FILES (SPOC light-curve FITS): one row per flare.
 
     With several files the rows are combined into one table with a `file` column. A file that
     cannot be read or scored is reported and skipped; the exit status is 1 if any failed. The
     output is written atomically and never replaced without --overwrite.
+
+    With --out-dir each file gets its own catalogue (in parallel with --workers or --dask), and a
+    run table (run.ecsv) records each file's status; running again skips finished files.
     """
+    if out_dir is not None:
+        if output is not None:
+            raise click.UsageError("--output and --out-dir are mutually exclusive")
+        _bulk(files, out_dir, workers, dask_address, probabilities, model_paths, threads, overwrite,
+              quality_bitmask=quality_bitmask, flux_column=flux_column, threshold=threshold,
+              min_cadences=min_cadences, merge_gap=merge_gap, min_snr=min_snr)
+        return
+    if workers != 1 or dask_address is not None or probabilities:
+        raise click.UsageError("--workers, --dask and --probabilities need --out-dir")
     if output is not None:
         try:
             catalogue_format(output)
@@ -96,4 +113,27 @@ def find(files, output, threshold, min_cadences, merge_gap, min_snr, model_paths
                 write_catalogue(table, tmp)
             click.echo(f"{len(table)} flares from {len(tables)} file(s) -> {output}", err=True)
     if failed:
+        raise SystemExit(1)
+
+
+def _bulk(files: tuple[Path, ...], out_dir: Path, workers: int, dask_address: str | None, probabilities: bool,
+          model_paths: tuple[Path, ...], threads: int | None, overwrite: bool, **kwargs) -> None:
+    """``find --out-dir``: per-file catalogues via :func:`~flarelight.runtime.bulk.process_files`."""
+    import os
+
+    from flarelight.runtime.bulk import process_files
+
+    if workers < 1:
+        raise click.BadParameter(f"{workers}: must be >= 1", param_hint="--workers")
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    run = process_files(files, out_dir, model_paths=list(model_paths) or None, workers=workers,
+                        dask_address=dask_address, overwrite=overwrite, write_probabilities=probabilities,
+                        threads_per_worker=threads, **kwargs)
+    for row in run[run["status"] == "error"]:
+        click.echo(f"error: {row['file']}: {row['error_type']}: {row['message']}", err=True)
+    counts = {s: int((run["status"] == s).sum()) for s in ("ok", "skipped", "error")}
+    click.echo(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error(s) -> {out_dir / 'run.ecsv'}",
+               err=True)
+    if counts["error"]:
         raise SystemExit(1)
