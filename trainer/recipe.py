@@ -34,7 +34,6 @@ to ``split.json`` beside the models.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -52,6 +51,7 @@ from flarelight.runtime.preprocess import prepare
 
 from .catalogs import FlareCatalog, load_catalogs
 from .dataset import TrainingSet, build_dataset, read_lightcurves
+from .export import sha256_file
 from .inject import inject_flares
 
 log = logging.getLogger(__name__)
@@ -199,14 +199,6 @@ def thin_positive_runs(ts: TrainingSet, max_per_run: int, negatives_per_positive
     return ts.subset(idx)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares_per_copy: int = 8,
                        negatives_per_positive: float = 3.0, max_per_run: int = 16, pre: Preprocessing = PREPROCESSING) -> tuple[TrainingSet, dict]:
     """The flarelight-v1 training set and a record of what went into it (files, hashes, split, options)."""
@@ -251,8 +243,8 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
         "negatives_per_positive": negatives_per_positive, "max_positive_windows_per_flare": max_per_run,
         "split": {sp: sorted({s.tic for s in sources if split_of[s.tic] == sp}) for sp in ("train", "val", "test")},
         "files": [{"file": str(s.path.relative_to(shared)), "tic": s.tic, "kind": s.kind, "split": split_of[s.tic],
-                   "sha256": sha256(s.path)} for s in sources],
-        "catalogs": [{"file": c, "sha256": sha256(shared / "data" / "catalogs" / c)} for c in CATALOGS],
+                   "sha256": sha256_file(s.path)} for s in sources],
+        "catalogs": [{"file": c, "sha256": sha256_file(shared / "data" / "catalogs" / c)} for c in CATALOGS],
         "excluded_tics": sorted(EXCLUDED), "excluded_files": sorted(EXCLUDED_FILES),
         "training_set": ts.summary(),
     }
