@@ -3,12 +3,24 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip --disable-pip-version-check -q
+# a second venv with the runtime and the test tools only (no TensorFlow, no extras): the runtime's tests pass there
+RVENV  ?= .venv-runtime
+RPY     = $(RVENV)/bin/python
+# the runtime's tests (trainer and Keras-parity tests are marked `train` and deselected there)
+RUNTIME_TESTS = tests/test_kernels.py tests/test_running_median.py tests/test_model.py tests/test_catalogue.py \
+                tests/test_io.py tests/test_sliding.py tests/test_runtime_only.py
+# kernel tests, run a second time with numba's JIT off (the kernels as plain Python)
+KERNEL_TESTS  = tests/test_kernels.py tests/test_running_median.py
 
-.PHONY: demo test install-runtime install-dev bench train-default clean
+.PHONY: demo test install-runtime install-dev install-runtime-test bench train-default clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel
+
+$(RPY):
+	$(PYTHON) -m venv $(RVENV)
+	$(RPY) -m pip --disable-pip-version-check -q install --upgrade pip setuptools wheel
 
 install-runtime: $(PY)
 	$(PIP) install -e .
@@ -16,15 +28,20 @@ install-runtime: $(PY)
 install-dev: $(PY)
 	$(PIP) install -e ".[dev]"
 
+install-runtime-test: $(RPY)
+	$(RPY) -m pip --disable-pip-version-check -q install -e ".[test]"
+
 ## make demo: the runtime (+ matplotlib for the plot, no TensorFlow), the shipped default model,
 ## a simulated light curve -> flare table on stdout + demo.png
 demo: $(PY)
 	$(PIP) install -e ".[plot]"
 	$(VENV)/bin/flarelight demo -o demo.png
 
-## make test: everything installed, whole suite
-test: install-dev
+## make test: everything installed, whole suite; kernels again without JIT; runtime tests without [train]
+test: install-dev install-runtime-test
 	$(PY) -m pytest -q
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -p no:cacheprovider $(KERNEL_TESTS)
+	FLARELIGHT_RUNTIME_ONLY=1 $(RPY) -m pytest -q -p no:cacheprovider -m "not train" $(RUNTIME_TESTS)
 
 ## benchmarks (see bench/README.md); they print tables and write bench/results/*.json
 bench: install-dev

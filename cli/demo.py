@@ -21,17 +21,17 @@ from .options import load_model, model_option, threads_option
 def demo(output, seed, model_paths, threads):
     """Simulate a 27-day, 2-minute light curve (rotation, noise, gaps, injected flares), find its flares,
     print the flare table next to the injected truth, and write a plot."""
-    from flarelight.runtime.catalogue import find_flares
+    from flarelight.runtime.find import find_flares
 
     t0 = time.perf_counter()
     lc, truth = simulate_lightcurve(seed=seed, n_flares=8)
     model = load_model(model_paths, threads)
-    click.echo(f"model: {model.model_id} ({model.n_models} members, window {model.preprocessing.window}, "
-               f"edge mode {model.preprocessing.edge_mode})")
+    click.echo(f"model: {model.model_id} (window {model.preprocessing.window}, "
+               f"edge mode {model.preprocessing.edge_mode}, engine {model.engine})")
     click.echo(f"simulated light curve: {len(lc)} cadences, {int(lc.bad.sum())} flagged, "
                f"{len(truth)} injected flares")
-    prob = model.predict(lc)
-    table = find_flares(lc, model=model, prob=prob)
+    cat = find_flares(lc, model=model, full=True)
+    table, prob = cat.table, cat.scored.prob
     click.echo("\ninjected flares (truth):")
     for fl in truth:
         click.echo(f"  tpeak {fl.tpeak:.4f}  amplitude {fl.amplitude:.4f}  FWHM {fl.fwhm * 1440:.1f} min")
@@ -44,5 +44,5 @@ def demo(output, seed, model_paths, threads):
                f"{int(np.isfinite(prob).sum())}/{prob.size} cadences scored")
     from flarelight.runtime.plot import plot_flares
 
-    plot_flares(lc, prob, table, path=output)
+    plot_flares(cat, path=output)
     click.echo(f"plot written to {output} ({time.perf_counter() - t0:.1f} s)")

@@ -10,7 +10,8 @@ from astropy.table import Table, vstack
 from flarelight.runtime import FlarelightError, read_lightcurve
 from flarelight.runtime.atomic import atomic_path
 from flarelight.runtime.catalogue import (DEFAULT_MERGE_GAP, DEFAULT_MIN_CADENCES, DEFAULT_MIN_SNR,
-                                          catalogue_format, find_flares, write_catalogue)
+                                          catalogue_format, write_catalogue)
+from flarelight.runtime.find import find_flares
 
 from .options import (check_output, flux_column_option, load_model, model_option, overwrite_option, quality_option,
                       threads_option)

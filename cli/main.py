@@ -11,6 +11,7 @@ import click
 #: command name -> "module:function" (modules under flarelight.cli)
 COMMANDS = {
     "predict": "flarelight.cli.predict:predict",
+    "models": "flarelight.cli.models:models",
     "find": "flarelight.cli.find:find",
     "plot": "flarelight.cli.plot:plot",
     "demo": "flarelight.cli.demo:demo",

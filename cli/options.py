@@ -8,9 +8,14 @@ import click
 from flarelight.runtime import FlareModel
 
 model_option = click.option(
-    "-m", "--model", "model_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
-    help="ONNX model file or folder (repeatable; an ensemble). Default: the shipped ensemble.")
-threads_option = click.option("--threads", type=int, default=None, help="onnxruntime threads per model.")
+    "-m", "--model", "model_paths", multiple=True, type=str,
+    help="A shipped model's name (`flarelight models` lists them), or ONNX files or folders (repeatable: an "
+         "ensemble). Default: the shipped default model.")
+threads_option = click.option("--threads", type=int, default=None, help="CPU threads (default: all cores).")
+engine_option = click.option("--engine", type=click.Choice(["auto", "sliding", "windows"]), default="auto",
+                             show_default=True,
+                             help="sliding: each member once over every segment; windows: window by window "
+                                  "(the reference); auto: sliding where every member can.")
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 quality_option = click.option("--quality-bitmask", default="default", show_default=True,
                               help='none, default, hard, hardest, any, or an int.')
@@ -18,9 +23,19 @@ flux_column_option = click.option("--flux-column", default="pdcsap_flux", show_d
                                   help="Flux column of the FITS files (pdcsap_flux, sap_flux, flux).")
 
 
-def load_model(model_paths: tuple[Path, ...], threads: int | None = None) -> FlareModel:
-    """The model named on the command line, or the shipped default."""
-    return FlareModel(list(model_paths), threads=threads) if model_paths else FlareModel.default(threads=threads)
+def load_model(model_paths: tuple[str, ...], threads: int | None = None, engine: str = "auto") -> FlareModel:
+    """The model named on the command line (a shipped name, or files and folders), or the shipped default."""
+    from flarelight.models import shipped_models
+
+    if not model_paths:
+        return FlareModel.default(threads=threads, engine=engine)
+    if len(model_paths) == 1 and not Path(model_paths[0]).exists() and model_paths[0] in shipped_models():
+        return FlareModel.named(model_paths[0], threads=threads, engine=engine)
+    missing = [p for p in model_paths if not Path(p).exists()]
+    if missing:
+        raise click.BadParameter(f"{', '.join(missing)}: no such file or folder, and not a shipped model "
+                                 f"({', '.join(shipped_models())})", param_hint="--model")
+    return FlareModel([Path(p) for p in model_paths], threads=threads, engine=engine)
 
 
 def check_output(path: Path, overwrite: bool) -> None:

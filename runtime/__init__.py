@@ -8,8 +8,10 @@ from .errors import (AllNaNError, DuplicateTimeError, FlarelightError, InvalidLi
                      TooShortError, UnsortedTimeError)
 from .io import LightCurveData, as_lightcurve, from_arrays, from_lightkurve, read_lightcurve
 from .metadata import STELLA_PREPROCESSING, ModelMetadata, Preprocessing
+from .scored import Scored
 from .model import FlareModel, predict
-from .catalogue import find_flares, flares_from_probabilities, read_catalogue, write_catalogue
+from .catalogue import Catalogue, flares_from_probabilities, flares_from_scored, read_catalogue, write_catalogue
+from .find import find_flares
 from .plot import plot_flares
 
 try:
@@ -21,7 +23,8 @@ except PackageNotFoundError:  # running from a source tree
 
 __all__ = [
     "read_lightcurve", "from_arrays", "from_lightkurve", "as_lightcurve", "LightCurveData",
-    "FlareModel", "predict", "find_flares", "flares_from_probabilities", "read_catalogue", "write_catalogue",
+    "FlareModel", "Scored", "predict", "find_flares", "Catalogue", "flares_from_scored", "flares_from_probabilities",
+    "read_catalogue", "write_catalogue",
     "plot_flares", "Preprocessing", "ModelMetadata", "STELLA_PREPROCESSING",
     "FlarelightError", "LightCurveReadError", "MissingColumnError", "InvalidLightCurveError", "AllNaNError",
     "TooShortError", "UnsortedTimeError", "DuplicateTimeError", "NonPositiveMedianError", "ModelFileError",

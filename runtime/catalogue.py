@@ -1,13 +1,9 @@
-"""Flare catalogues: per-cadence probabilities + the light curve -> one table row per flare.
+"""Flare catalogues: a scored light curve -> one table row per flare (the pure algorithm), and table I/O.
 
-Two layers:
-
-* :func:`flares_from_probabilities` is pure (numpy, the numba running median and astropy): it takes a
-  :class:`~flarelight.runtime.io.LightCurveData` and a probability array of the same length and
-  returns an :class:`astropy.table.Table`. Testable without a model.
-* :func:`find_flares` coerces any input with :func:`~flarelight.runtime.io.as_lightcurve`, runs a
-  :class:`~flarelight.runtime.model.FlareModel` (default: the shipped ensemble) and calls it, with the
-  model's own masking and gap rule.
+:func:`flares_from_scored` takes a :class:`~flarelight.runtime.scored.Scored` (a light curve prepared and
+scored once) and returns a :class:`Catalogue`: the table and the baseline it was measured against. No
+model runs here; :func:`flarelight.runtime.find.find_flares` runs one and calls this. Each step below is
+one function.
 
 The algorithm, all in the space of the *kept* cadences (good, passing the model's quality rule):
 
@@ -42,6 +38,7 @@ import math
 import os
 import warnings
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,9 +46,9 @@ from astropy import units as u
 from astropy.table import Table
 
 from . import kernels
-from .errors import InvalidLightCurveError
-from .io import LightCurveData, as_lightcurve
+from .io import LightCurveData
 from .metadata import Preprocessing
+from .scored import Scored
 
 #: probability a cadence must exceed to be a flare candidate (stella's FitFlares default)
 DEFAULT_THRESHOLD = 0.5
@@ -220,251 +217,195 @@ def _cadence_s(lc: LightCurveData, time: np.ndarray, seg: np.ndarray) -> float:
     return float(np.median(steps) * 86400.0) if steps.size else float("nan")
 
 
-# ----------------------------------------------------------------------------- the pure function
-def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
-                              min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
-                              baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
-                              edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
-                              min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True,
-                              kept: np.ndarray | None = None, seg: np.ndarray | None = None,
-                              max_step: float | None = None, model_id: str = "",
-                              return_baseline: bool = False) -> Table | tuple[Table, np.ndarray]:
-    """Turn per-cadence flare probabilities into a flare catalogue (one row per flare).
+# ----------------------------------------------------------------------------- the steps
+@dataclass(frozen=True)
+class _Kept:
+    """The kept cadences of a scored light curve, as the catalogue steps see them."""
 
-    See the module docstring for the algorithm.
+    kept: np.ndarray        # input row of each kept cadence
+    time: np.ndarray
+    flux: np.ndarray        # the input's flux (not normalised): the baseline is in the input's units
+    err: np.ndarray
+    prob: np.ndarray
+    seg: np.ndarray
+    first_of: np.ndarray    # first kept position of each cadence's segment
+    last_of: np.ndarray     # last kept position of each cadence's segment
 
-    Parameters
-    ----------
-    lc : LightCurveData
-    prob : ndarray, shape (len(lc),)
-        Flare probability per input cadence; NaN where not scored.
-    threshold : float
-        Candidates are cadences with ``prob > threshold`` (default 0.5).
-    min_cadences : int
-        Minimum cadences above threshold per flare (default 1).
-    merge_gap : int
-        Runs separated by at most this many kept cadences merge into one flare (default 5).
-    baseline_window : int
-        Running-median window, cadences (default 121; an even value is rounded up to odd).
-    max_extend : int
-        Maximum extension each way beyond the above-threshold cadences (default 60).
-    edge_window : int
-        Distance in kept cadences that sets ``near_gap``/``near_edge`` (default 100, the model's half window).
-    peak_sigma : float
-        Significance (robust sigmas) of a secondary peak for ``n_peaks`` (default 5).
-    min_snr : float
-        Drop flares whose ``snr`` (ED over its empirical noise) is below this (default 5; 0 keeps all
-        with a non-negative ED sum, use ``-inf`` to keep every candidate).
-    merge_connected : bool
-        Merge neighbouring groups when the flux stays above the baseline between them (default True).
-    kept : ndarray of int, optional
-        Input rows to use (the model's kept cadences); default the good cadences of ``lc``.
-    seg : ndarray of int, optional
-        Segment label of each kept cadence; default by the "tolerance" gap rule (``Preprocessing().gap_tolerance``
-        x the median step), or by ``max_step`` if given.
-    max_step : float, optional
-        Longest step (days) inside a segment, used when ``seg`` is not given.
-    model_id : str
-        Written to the table meta.
-    return_baseline : bool
-        Also return the baseline flux at input length (NaN on rows not kept).
+    @classmethod
+    def of(cls, scored: Scored) -> "_Kept":
+        lc, prep = scored.lc, scored.prepared
+        kept, seg = prep.kept, prep.seg
+        n = kept.size
+        seg_first = np.r_[0, np.flatnonzero(seg[1:] != seg[:-1]) + 1] if n else np.empty(0, np.int64)
+        seg_last = np.r_[seg_first[1:] - 1, n - 1] if n else np.empty(0, np.int64)
+        which = np.searchsorted(seg_first, np.arange(n), side="right") - 1
+        err = lc.flux_err[kept] if lc.flux_err is not None else np.full(n, np.nan)
+        return cls(kept=kept, time=lc.time[kept], flux=lc.flux[kept], err=err, prob=scored.prob[kept], seg=seg,
+                   first_of=seg_first[which], last_of=seg_last[which])
 
-    Returns
-    -------
-    Table
-        Columns :data:`COLUMNS`; meta ``tic``, ``sector``, ``model_id``, the parameters, ``cadence_s``,
-        ``exposure_d`` (kept cadences x cadence) and ``time_scale``. Empty (with every column) if no flare.
-    """
-    _check_params(threshold, min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma)
-    if math.isnan(min_snr):
-        raise ValueError("min_snr is NaN: give a number (-inf keeps every candidate)")
-    prob = np.asarray(prob, dtype=np.float64)
-    n_in = len(lc)
-    if prob.shape != (n_in,):
-        raise InvalidLightCurveError(f"{lc.label}: prob has shape {prob.shape}, the light curve {n_in} cadences")
-    if kept is None:
-        kept = np.flatnonzero(lc.good) if n_in else np.empty(0, np.int64)
-    kept = np.asarray(kept, dtype=np.int64)
-    time = lc.time[kept]
-    flux = lc.flux[kept]
-    if seg is None:
-        if max_step is None:
-            max_step = Preprocessing().gap_tolerance * float(np.median(np.diff(time))) if kept.size > 1 else 1.0
-        seg = kernels.segment_ids(time, max_step) if kept.size else np.empty(0, np.int64)
-    seg = np.asarray(seg, dtype=np.int64)
-    if seg.shape != kept.shape:
-        raise ValueError(f"seg has {seg.size} entries, kept has {kept.size}")
-    err = lc.flux_err[kept] if lc.flux_err is not None else np.full(kept.size, np.nan)
-    p = prob[kept]
-    n = kept.size
-    half = int(baseline_window) // 2
-    cad_s = _cadence_s(lc, time, seg) if n > 1 else float(lc.meta.get("cadence_s") or float("nan"))
+    @property
+    def n(self) -> int:
+        return int(self.kept.size)
 
-    meta: dict[str, Any] = {
-        "tic": lc.meta.get("tic"), "sector": lc.meta.get("sector"), "model_id": model_id,
-        "threshold": float(threshold), "min_cadences": int(min_cadences), "merge_gap": int(merge_gap),
-        "baseline_window": int(2 * half + 1), "max_extend": int(max_extend), "edge_window": int(edge_window),
-        "peak_sigma": float(peak_sigma), "min_snr": float(min_snr), "merge_connected": bool(merge_connected),
-        "cadence_s": cad_s,
-        "exposure_d": float(n * cad_s / 86400.0) if math.isfinite(cad_s) else float("nan"),
-        "time_scale": "BTJD = BJD_TDB - 2457000 (TESS); else the input's time unit, days",
-    }
-    if lc.meta.get("path"):
-        meta["file"] = os.path.basename(str(lc.meta["path"]))
 
-    base_full = np.full(n_in, np.nan)
-    # 1-2: candidate runs, merged
-    above = p > threshold  # NaN -> False
+def candidate_groups(prob: np.ndarray, seg: np.ndarray, threshold: float, merge_gap: int,
+                     min_cadences: int) -> list[tuple[int, int]]:
+    """Steps 1-2: runs of ``prob > threshold`` inside a segment, merged across at most ``merge_gap`` cadences,
+    kept when at least ``min_cadences`` cadences are above threshold: ``[(first, last), ...]`` (kept positions)."""
+    above = prob > threshold  # NaN -> False
     starts, stops = _runs(above, seg)
-    groups = [g for g in _merge(starts, stops, seg, merge_gap) if above[g[0]:g[1] + 1].sum() >= min_cadences]
-    if n == 0 or not groups:
-        table = empty_table()
-        table.meta.update(meta)
-        if n:
-            base_full[kept] = _baseline(flux, time, seg, np.zeros(n, bool), half)
-        return (table, base_full) if return_baseline else table
+    return [(a, b) for a, b, _ in _merge(starts, stops, seg, merge_gap) if above[a:b + 1].sum() >= min_cadences]
 
-    # 3: first baseline with the candidate cadences masked
-    mask = np.zeros(n, bool)
-    for a, b, _ in groups:
-        mask[a:b + 1] = True
-    base = _baseline(flux, time, seg, mask, half)
 
-    # 4: extend while the flux stays above the baseline; never past the segment or a neighbour
-    seg_first = np.r_[0, np.flatnonzero(seg[1:] != seg[:-1]) + 1]
-    seg_last = np.r_[seg_first[1:] - 1, n - 1]
-    first_of = seg_first[np.searchsorted(seg_first, np.arange(n), side="right") - 1]
-    last_of = seg_last[np.searchsorted(seg_first, np.arange(n), side="right") - 1]
-    above_base = flux > base
+def extend_groups(groups: list[tuple[int, int]], above_base: np.ndarray, k: _Kept,
+                  max_extend: int) -> list[tuple[int, int]]:
+    """Step 4: grow each group while the flux stays above the baseline, at most ``max_extend`` cadences each way,
+    never past its segment or into a neighbour (rows never overlap)."""
     intervals: list[tuple[int, int]] = []
-    for k, (a, b, _) in enumerate(groups):
-        lo_lim = max(first_of[a], a - max_extend, intervals[-1][1] + 1 if intervals else 0)
-        hi_lim = min(last_of[b], b + max_extend, groups[k + 1][0] - 1 if k + 1 < len(groups) else n - 1)
+    for j, (a, b) in enumerate(groups):
+        lo_lim = max(k.first_of[a], a - max_extend, intervals[-1][1] + 1 if intervals else 0)
+        hi_lim = min(k.last_of[b], b + max_extend, groups[j + 1][0] - 1 if j + 1 < len(groups) else k.n - 1)
         while a > lo_lim and above_base[a - 1]:
             a -= 1
         while b < hi_lim and above_base[b + 1]:
             b += 1
         intervals.append((a, b))
-    if merge_connected:  # the flux never returned to the baseline between two groups: one complex flare
-        merged: list[tuple[int, int]] = []
-        for k, (a, b) in enumerate(intervals):
-            if merged and a == merged[-1][1] + 1 and seg[a] == seg[merged[-1][1]] and above_base[a - 1] \
-                    and merged[-1][1] == groups[k][0] - 1:
-                merged[-1] = (merged[-1][0], b)
-            else:
-                merged.append((a, b))
-        intervals = merged
+    return intervals
 
-    # 3 again: final baseline with the extended intervals masked
-    mask[:] = False
+
+def join_connected(intervals: list[tuple[int, int]], groups: list[tuple[int, int]], above_base: np.ndarray,
+                   seg: np.ndarray) -> list[tuple[int, int]]:
+    """Step 4b: neighbours between which the flux never returned to the baseline are one complex flare."""
+    joined: list[tuple[int, int]] = []
+    for (a, b), (g_first, _) in zip(intervals, groups):
+        if joined and a == joined[-1][1] + 1 and seg[a] == seg[joined[-1][1]] and above_base[a - 1] \
+                and joined[-1][1] == g_first - 1:
+            joined[-1] = (joined[-1][0], b)
+        else:
+            joined.append((a, b))
+    return joined
+
+
+def interval_mask(intervals: list[tuple[int, int]], n: int) -> np.ndarray:
+    """True on the cadences of ``intervals`` (inclusive pairs of positions)."""
+    mask = np.zeros(n, bool)
     for a, b in intervals:
         mask[a:b + 1] = True
-    base = _baseline(flux, time, seg, mask, half)
-    rel = flux / base - 1.0
-    sigma = {int(s): _robust_sigma(rel[(seg == s) & ~mask]) for s in np.unique(seg)}
+    return mask
 
-    # 5-6: measurements and flags
+
+def measure(intervals: list[tuple[int, int]], k: _Kept, base: np.ndarray, above: np.ndarray, cad_s: float,
+            peak_sigma: float, edge_window: int) -> dict[str, np.ndarray]:
+    """Steps 5-6: one row of measurements and flags per interval (see the module docstring)."""
+    rel = k.flux / base - 1.0
+    masked = interval_mask(intervals, k.n)
+    sigma = {int(s): _robust_sigma(rel[(k.seg == s) & ~masked]) for s in np.unique(k.seg)}
     rows: dict[str, list] = {name: [] for name, _, _, _ in COLUMNS}
     for a, b in intervals:
         r = rel[a:b + 1]
-        ipk = a + int(np.nanargmax(r)) if np.isfinite(r).any() else a + int(np.nanargmax(p[a:b + 1]))
-        pw = p[a:b + 1]
-        sig = sigma[int(seg[a])]
+        pw = k.prob[a:b + 1]
+        ipk = a + int(np.nanargmax(r)) if np.isfinite(r).any() else a + int(np.nanargmax(pw))
+        sig = sigma[int(k.seg[a])]
         min_h = peak_sigma * sig if math.isfinite(sig) else 0.0
-        rows["tpeak"].append(time[ipk])
-        rows["tstart"].append(time[a])
-        rows["tstop"].append(time[b])
-        rows["ipeak"].append(kept[ipk])
-        rows["istart"].append(kept[a])
-        rows["istop"].append(kept[b])
+        ed_sum = float(np.nansum(r))
+        rows["tpeak"].append(k.time[ipk])
+        rows["tstart"].append(k.time[a])
+        rows["tstop"].append(k.time[b])
+        rows["ipeak"].append(k.kept[ipk])
+        rows["istart"].append(k.kept[a])
+        rows["istop"].append(k.kept[b])
         rows["n_cadences"].append(b - a + 1)
         rows["n_above"].append(int(above[a:b + 1].sum()))
         rows["n_peaks"].append(count_peaks(r, min_h))
         rows["amplitude"].append(rel[ipk])
-        rows["ed"].append(float(np.nansum(r)) * cad_s)
-        rows["snr"].append(float(np.nansum(r)) / (sig * math.sqrt(b - a + 1)) if sig > 0 else np.nan)
-        rows["ed_err"].append(float(np.sqrt(np.nansum((err[a:b + 1] / base[a:b + 1]) ** 2))) * cad_s)
+        rows["ed"].append(ed_sum * cad_s)
+        rows["snr"].append(ed_sum / (sig * math.sqrt(b - a + 1)) if sig > 0 else np.nan)
+        rows["ed_err"].append(float(np.sqrt(np.nansum((k.err[a:b + 1] / base[a:b + 1]) ** 2))) * cad_s)
         rows["prob_max"].append(float(np.nanmax(pw)) if np.isfinite(pw).any() else np.nan)
         rows["prob_mean"].append(float(np.nanmean(pw)) if np.isfinite(pw).any() else np.nan)
-        gap_before = first_of[a] > 0 and a - first_of[a] < edge_window
-        gap_after = last_of[b] < n - 1 and last_of[b] - b < edge_window
+        gap_before = k.first_of[a] > 0 and a - k.first_of[a] < edge_window
+        gap_after = k.last_of[b] < k.n - 1 and k.last_of[b] - b < edge_window
         rows["near_gap"].append(bool(gap_before or gap_after))
-        rows["near_edge"].append(bool(a < edge_window or (n - 1) - b < edge_window))
-    table = _build_table({k: np.asarray(v) for k, v in rows.items()})
-    table = table[~(table["snr"] < min_snr)]  # NaN snr (no scatter estimate) is kept
-    table.meta.update(meta)
-    if return_baseline:
-        base_full[kept] = base
-        return table, base_full
-    return table
+        rows["near_edge"].append(bool(a < edge_window or (k.n - 1) - b < edge_window))
+    return {name: np.asarray(rows[name], dtype=dtype) for name, dtype, _, _ in COLUMNS}
 
 
-# ----------------------------------------------------------------------------- with a model
-def find_flares(source: Any, model: Any = None, *, threshold: float | None = None,
-                min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
-                baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
-                edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
-                min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True,
-                flux: Any = None, flux_err: Any = None, quality: Any = None, prob: Any = None,
-                quality_bitmask: str | int = "default", flux_column: str = "pdcsap_flux",
-                return_prob: bool = False) -> Table | tuple[Table, LightCurveData, np.ndarray]:
-    """Find flares in a light curve: run the model and build the catalogue.
+# ----------------------------------------------------------------------------- the pure algorithm
+@dataclass(frozen=True)
+class Catalogue:
+    """A flare catalogue with what it was measured from.
 
-    Parameters
+    Attributes
     ----------
-    source : path, LightCurveData, lightkurve LightCurve, or time array
-        With a time array, ``flux`` is required (``flux_err`` gives ED uncertainties).
-    model : FlareModel, optional
-        Default: the shipped ensemble (:meth:`FlareModel.default`).
-    threshold : float, optional
-        Probability threshold; default: the model's recommended threshold (its metadata; 0.5 for stella's
-        models), or 0.5 without a model.
-    min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma
-        See :func:`flares_from_probabilities` (defaults 1, 5, 121, 60, 100, 5), min_snr (5), merge_connected (True).
-    flux, flux_err, quality : array-like, optional
-        With a time array as ``source``.
-    prob : array-like, optional
-        Precomputed probabilities (input length): the model is not run (but its masking and gap rule
-        are used if ``model`` is given).
-    quality_bitmask, flux_column
-        Passed to :func:`~flarelight.runtime.io.read_lightcurve` for a path.
-    return_prob : bool
-        Return ``(table, lc, prob)`` instead of the table (for plotting).
-
-    Returns
-    -------
-    Table
-        One row per flare; see :data:`COLUMNS`.
+    table : astropy Table
+        One row per flare (:data:`COLUMNS`).
+    scored : Scored
+        The scored light curve.
+    baseline : ndarray of float64, shape (len(lc),)
+        The baseline flux the rows were measured against (input units); NaN on rows not kept.
     """
-    from .model import FlareModel
-    from .preprocess import CadenceWarning, prepare
 
-    lc = as_lightcurve(source, flux, flux_err, quality, quality_bitmask=quality_bitmask, flux_column=flux_column)
-    if prob is None and model is None:
-        model = FlareModel.default()
-    if prob is None:
-        prob = model.predict(lc)
-    prob = np.asarray(prob, dtype=np.float64)
-    kept = seg = None
-    max_step = None
-    model_id = ""
-    if model is not None:
-        model_id = model.model_id
-        with warnings.catch_warnings():  # predict already warned about a cadence mismatch
-            warnings.simplefilter("ignore", CadenceWarning)
-            prep = prepare(lc, model.preprocessing)
-        kept, seg, max_step = prep.kept, prep.seg, prep.max_step
-    if threshold is None:
-        threshold = model.threshold if model is not None else DEFAULT_THRESHOLD
-    table = flares_from_probabilities(lc, prob, threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap,
-                                      baseline_window=baseline_window, max_extend=max_extend, edge_window=edge_window,
-                                      peak_sigma=peak_sigma, min_snr=min_snr, merge_connected=merge_connected,
-                                      kept=kept, seg=seg, model_id=model_id)
-    if max_step is not None:
-        table.meta["max_step"] = float(max_step)
-    if return_prob:
-        return table, lc, prob
-    return table
+    table: Table
+    scored: Scored
+    baseline: np.ndarray
+
+
+def flares_from_scored(scored: Scored, *, threshold: float | None = None,
+                       min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
+                       baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
+                       edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
+                       min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True) -> Catalogue:
+    """Turn a scored light curve into a flare catalogue (one row per flare), in the space of the cadences
+    the model kept. See the module docstring for the steps and :func:`flarelight.runtime.find.find_flares`
+    for the parameters; ``threshold`` defaults to ``scored.threshold``.
+    """
+    threshold = scored.threshold if threshold is None else float(threshold)
+    _check_params(threshold, min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma)
+    if math.isnan(min_snr):
+        raise ValueError("min_snr is NaN: give a number (-inf keeps every candidate)")
+    lc = scored.lc
+    k = _Kept.of(scored)
+    half = int(baseline_window) // 2
+    cad_s = _cadence_s(lc, k.time, k.seg)
+    meta: dict[str, Any] = {
+        "tic": lc.meta.get("tic"), "sector": lc.meta.get("sector"), "model_id": scored.model_id,
+        "threshold": threshold, "min_cadences": int(min_cadences), "merge_gap": int(merge_gap),
+        "baseline_window": int(2 * half + 1), "max_extend": int(max_extend), "edge_window": int(edge_window),
+        "peak_sigma": float(peak_sigma), "min_snr": float(min_snr), "merge_connected": bool(merge_connected),
+        "cadence_s": cad_s,
+        "exposure_d": float(k.n * cad_s / 86400.0) if math.isfinite(cad_s) else float("nan"),
+        "max_step": float(scored.prepared.max_step),
+        "time_scale": "BTJD = BJD_TDB - 2457000 (TESS); else the input's time unit, days",
+    }
+    if lc.meta.get("path"):
+        meta["file"] = os.path.basename(str(lc.meta["path"]))
+
+    above = k.prob > threshold
+    groups = candidate_groups(k.prob, k.seg, threshold, merge_gap, min_cadences)          # steps 1-2
+    base = _baseline(k.flux, k.time, k.seg, interval_mask(groups, k.n), half)            # step 3
+    above_base = k.flux > base
+    intervals = extend_groups(groups, above_base, k, max_extend)                          # step 4
+    if merge_connected:
+        intervals = join_connected(intervals, groups, above_base, k.seg)
+    if intervals:
+        base = _baseline(k.flux, k.time, k.seg, interval_mask(intervals, k.n), half)      # step 3 again
+    table = _build_table(measure(intervals, k, base, above, cad_s, peak_sigma, edge_window))  # steps 5-6
+    table = table[~(table["snr"] < min_snr)]  # step 7 (NaN snr: no scatter estimate, kept)
+    table.meta.update(meta)
+    baseline = np.full(len(lc), np.nan)
+    baseline[k.kept] = base
+    return Catalogue(table=table, scored=scored, baseline=baseline)
+
+
+def flares_from_probabilities(lc: LightCurveData, prob: np.ndarray, *, pre: Preprocessing | None = None,
+                              model_id: str = "", threshold: float = DEFAULT_THRESHOLD, **params: Any) -> Table:
+    """:func:`flares_from_scored` for probabilities computed elsewhere; returns the table.
+
+    The cadences used and the segments follow ``pre`` (default: the reader's mask and the default gap rule;
+    pass a model's ``preprocessing`` to use its quality and gap rules).
+    """
+    scored = Scored.from_probabilities(lc, prob, pre, model_id=model_id, threshold=threshold)
+    return flares_from_scored(scored, **params).table
 
 
 # ----------------------------------------------------------------------------- files
@@ -522,6 +463,6 @@ def read_catalogue(path: str | os.PathLike) -> Table:
     return t
 
 
-__all__ = ["find_flares", "flares_from_probabilities", "empty_table", "count_peaks", "write_catalogue",
+__all__ = ["Catalogue", "flares_from_scored", "flares_from_probabilities", "empty_table", "count_peaks", "write_catalogue",
            "read_catalogue", "COLUMNS", "DEFAULT_THRESHOLD", "DEFAULT_MIN_CADENCES", "DEFAULT_MERGE_GAP",
            "DEFAULT_BASELINE_WINDOW", "DEFAULT_MAX_EXTEND", "DEFAULT_EDGE_WINDOW", "DEFAULT_PEAK_SIGMA"]

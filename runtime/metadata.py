@@ -44,8 +44,9 @@ class Preprocessing:
         "tolerance": a gap is a step longer than ``gap_tolerance`` x the median cadence;
         "stella": a step >= median + ``gap_nsigma`` x std of the steps (stella's rule).
     gap_tolerance : float
-        Used by the "tolerance" rule. Default 4.0: up to 2 missing cadences in a row (a step of
-        3 cadences) are bridged, as stella does; 3 or more missing cadences split the segment.
+        Used by the "tolerance" rule. Default 3.5: up to 2 missing cadences in a row (a step of
+        3 cadences) are bridged, as stella does; 3 or more missing cadences (a step of 4) split the segment.
+        Half a cadence from both, so sub-second timing jitter never decides.
     gap_nsigma : float
         Used by the "stella" rule.
     edge_mode : str
@@ -60,7 +61,7 @@ class Preprocessing:
     normalisation: str = "median"
     quality_bitmask: int = resolve_bitmask("default")
     gap_rule: str = "tolerance"
-    gap_tolerance: float = 4.0
+    gap_tolerance: float = 3.5
     gap_nsigma: float = 1.5
     edge_mode: str = "valid"
 
@@ -90,10 +91,11 @@ class Preprocessing:
 STELLA_PREPROCESSING = Preprocessing(quality_bitmask=resolve_bitmask("any"), gap_rule="stella")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelMetadata:
-    """Everything a flarelight ONNX file says about itself.
+    """Everything a flarelight ONNX file says about itself (immutable: change it with :meth:`replace`).
 
+    ``model_id`` names the member as ``<model name>/s<seed>`` (e.g. ``flarelight-v1/s1000``).
     ``threshold`` is the probability above which the catalogue calls a flare by default (chosen on the
     validation stars for flarelight's models; 0.5 for stella's).
     """
@@ -107,6 +109,15 @@ class ModelMetadata:
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        """The name of the model this member belongs to: ``model_id`` up to its ``/``."""
+        return self.model_id.split("/", 1)[0]
+
+    def replace(self, **changes: Any) -> "ModelMetadata":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
 
     def to_json(self) -> str:
         """Serialise for ``metadata_props["flarelight"]``."""

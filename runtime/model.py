@@ -1,8 +1,14 @@
-"""``FlareModel``: one or more flarelight ONNX files (an ensemble) run with onnxruntime."""
+"""``FlareModel``: one or more flarelight ONNX files (an ensemble) run with onnxruntime.
+
+A light curve is prepared once and scored once (:meth:`FlareModel.score`); every other call
+(:meth:`FlareModel.predict`, :func:`flarelight.runtime.find.find_flares`) goes through it.
+"""
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -10,29 +16,36 @@ import numpy as np
 import onnxruntime as ort
 
 from .errors import ModelFileError
-from .io import LightCurveData, as_lightcurve
+from .io import as_lightcurve
 from .metadata import METADATA_KEY, ModelMetadata, Preprocessing
 from .preprocess import Prepared, prepare, window_batches
+from .scored import Scored
+from .sessions import open_session
+from .sliding import SlidingMember, load_sliding
+
+#: execution engines: "auto" (sliding wherever every member has a sliding form), "sliding", "windows"
+ENGINES = ("auto", "sliding", "windows")
 
 
-def _session_options(threads: int | None) -> ort.SessionOptions:
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = int(threads) if threads else 0  # 0: onnxruntime's default (all cores)
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.enable_cpu_mem_arena = False  # the arena keeps each session's peak buffers: ~1 GB per member at large batches
-    return so
+@dataclass(frozen=True)
+class Member:
+    """One ensemble member: its per-window session, metadata and (if it has one) sliding form."""
+
+    path: Path
+    session: ort.InferenceSession
+    metadata: ModelMetadata
+    input_name: str
+    sliding: SlidingMember | None
+    no_sliding_reason: str
+
+    @property
+    def member_id(self) -> str:
+        """``<model name>/s<seed>``, or the file name for files without an id."""
+        return self.metadata.model_id or self.path.stem
 
 
-def _load_member(path: Path, threads: int | None) -> tuple[ort.InferenceSession, ModelMetadata]:
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        sess = ort.InferenceSession(str(path), sess_options=_session_options(threads),
-                                    providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own non-exported exception types
-        raise ModelFileError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: {exc})") from exc
+def _load_member(path: Path, threads: int | None) -> Member:
+    sess = open_session(path, threads)
     props = sess.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
         raise ModelFileError(
@@ -49,8 +62,21 @@ def _load_member(path: Path, threads: int | None) -> tuple[ort.InferenceSession,
                              f"(batch, {pre.window}, {pre.n_channels}); the file is inconsistent: re-export it")
     if len(sess.get_outputs()) != 1:
         raise ModelFileError(f"{path}: expected one output (the flare probability)")
-    meta.input_name = inputs[0].name
-    return sess, meta
+    sliding, reason = load_sliding(path, meta, threads)
+    return Member(path=path, session=sess, metadata=meta, input_name=inputs[0].name, sliding=sliding,
+                  no_sliding_reason=reason)
+
+
+def _model_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(f for f in sorted(p.glob("*.onnx")) if not f.name.endswith(".sliding.onnx"))
+        else:
+            files.append(p)
+    if not files:
+        raise ModelFileError(f"no .onnx files in {[str(p) for p in paths]}")
+    return files
 
 
 class FlareModel:
@@ -68,68 +94,94 @@ class FlareModel:
         single-threaded onnxruntime session each, ``threads`` at a time (this beats intra-op threading for
         a CNN this small); a single model uses ``threads`` intra-op threads.
     batch_size : int
-        Windows per inference call (memory: ``batch_size * window * 4`` bytes per channel).
+        Windows per inference call of the per-window engine (memory: ``batch_size * window * 4`` bytes per
+        channel).
+    engine : {"auto", "sliding", "windows"}
+        "sliding" runs each member once over every segment (exact, and much faster; raises
+        :class:`ModelFileError` if a member has no sliding form), "windows" runs every window on its own (the
+        reference path), "auto" (default) slides when every member can. :attr:`engine` says which is in use.
     """
 
     def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike], *, threads: int | None = None,
-                 batch_size: int = 256) -> None:
+                 batch_size: int = 256, engine: str = "auto") -> None:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        files: list[Path] = []
-        for p in paths:
-            p = Path(p)
-            files.extend(sorted(p.glob("*.onnx")) if p.is_dir() else [p])
-        if not files:
-            raise ModelFileError(f"no .onnx files in {[str(p) for p in paths]}")
+        files = _model_files(paths)
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be >= 1")
+        if engine not in ENGINES:
+            raise ValueError(f"engine={engine!r}: choose one of {ENGINES}")
         self.threads = max(1, int(threads) if threads else (os.cpu_count() or 1))
         per_session = 1 if len(files) > 1 else self.threads
-        loaded = [_load_member(f, per_session) for f in files]
-        self.paths: tuple[Path, ...] = tuple(files)
-        self._sessions = tuple(s for s, _ in loaded)
-        self.metadata: tuple[ModelMetadata, ...] = tuple(m for _, m in loaded)
-        pres = {m.preprocessing for m in self.metadata}
+        self.members: tuple[Member, ...] = tuple(_load_member(f, per_session) for f in files)
+        pres = {m.metadata.preprocessing for m in self.members}
         if len(pres) != 1:
             raise ModelFileError(f"ensemble members disagree on preprocessing: {sorted(map(str, pres))}; "
                                  "an ensemble must share window, cadence, normalisation, quality and gap rules")
-        self.preprocessing: Preprocessing = self.metadata[0].preprocessing
+        self.preprocessing: Preprocessing = self.members[0].metadata.preprocessing
         self.batch_size = int(batch_size)
+        cannot = [m.no_sliding_reason for m in self.members if m.sliding is None]
+        if engine == "sliding" and cannot:
+            raise ModelFileError("engine='sliding' but " + "; ".join(cannot) +
+                                 " (export it again with this flarelight's trainer, or use engine='windows')")
+        #: the engine in use: "sliding" or "windows"
+        self.engine: str = "windows" if engine == "windows" or cannot else "sliding"
 
     @classmethod
     def default(cls, **kwargs: Any) -> "FlareModel":
-        """The ensemble shipped with flarelight (``flarelight.models``)."""
-        from flarelight.models import default_model_paths
+        """The ensemble shipped with flarelight as the default (``flarelight models`` lists them all)."""
+        from flarelight.models import DEFAULT_MODEL
 
-        return cls(default_model_paths(), **kwargs)
+        return cls.named(DEFAULT_MODEL, **kwargs)
+
+    @classmethod
+    def named(cls, name: str, **kwargs: Any) -> "FlareModel":
+        """A shipped ensemble by name, e.g. ``FlareModel.named("flarelight-v1")``."""
+        from flarelight.models import model_paths
+
+        return cls(model_paths(name), **kwargs)
+
+    # ------------------------------------------------------------------ description
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The members' ONNX files."""
+        return tuple(m.path for m in self.members)
+
+    @property
+    def metadata(self) -> tuple[ModelMetadata, ...]:
+        """The members' metadata."""
+        return tuple(m.metadata for m in self.members)
 
     @property
     def n_models(self) -> int:
         """Number of ensemble members."""
-        return len(self._sessions)
+        return len(self.members)
 
     @property
     def threshold(self) -> float:
         """The recommended catalogue threshold: the mean of the members' metadata thresholds."""
-        return float(np.mean([m.threshold for m in self.metadata]))
+        return float(np.mean([m.metadata.threshold for m in self.members]))
 
     @property
     def model_id(self) -> str:
-        """An identifier of the ensemble (its members' ids, or file names)."""
-        ids = sorted({m.model_id or p.stem for m, p in zip(self.metadata, self.paths)})
-        return ids[0] if len(ids) == 1 else "+".join(ids) if len(ids) <= 3 else f"{ids[0]}+{len(ids) - 1} more"
+        """The ensemble's name and size, e.g. ``flarelight-v1 (5 members)``; one member: its id."""
+        if self.n_models == 1:
+            return self.members[0].member_id
+        names = sorted({m.member_id.split("/", 1)[0] for m in self.members})
+        name = names[0] if len(names) == 1 else "+".join(names[:3]) + ("+..." if len(names) > 3 else "")
+        return f"{name} ({self.n_models} members)"
 
     def __repr__(self) -> str:
-        return f"FlareModel({self.model_id!r}, n_models={self.n_models}, window={self.preprocessing.window})"
+        return (f"FlareModel({self.model_id!r}, window={self.preprocessing.window}, engine={self.engine!r})")
 
     # ------------------------------------------------------------------ inference
     def score_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Raw model output for a batch of windows.
+        """Raw model output for a batch of already-normalised windows (the per-window graphs).
 
         Parameters
         ----------
         windows : ndarray, shape (m, window, channels)
-            Already-normalised windows (converted to C-contiguous float32).
+            Converted to C-contiguous float32.
 
         Returns
         -------
@@ -141,46 +193,68 @@ class FlareModel:
             x = x[:, :, None]
         if x.ndim != 3 or x.shape[1:] != (pre.window, pre.n_channels):
             raise ValueError(f"windows: expected shape (m, {pre.window}, {pre.n_channels}), got {x.shape}")
-        return self._run_members(x)
-
-    def _run_members(self, x: np.ndarray, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
         out = np.empty((self.n_models, x.shape[0]), np.float32)
-
-        def run(k: int) -> None:
-            out[k] = self._sessions[k].run(None, {self.metadata[k].input_name: x})[0].reshape(-1)
-
-        if pool is None or self.n_models == 1:
-            for k in range(self.n_models):
-                run(k)
-        else:
-            for f in [pool.submit(run, k) for k in range(self.n_models)]:
-                f.result()
+        for k in range(self.n_models):
+            out[k] = self._run_windows(k, x)
         return out
 
+    def _run_windows(self, k: int, x: np.ndarray) -> np.ndarray:
+        m = self.members[k]
+        return m.session.run(None, {m.input_name: x})[0].reshape(-1)
+
     def _score_prepared(self, prep: Prepared) -> np.ndarray:
+        """Each member's probability at ``prep.centres``: float32, shape (n_models, centres)."""
         scores = np.empty((self.n_models, prep.centres.size), np.float32)
         workers = min(self.threads, self.n_models)
-        with ThreadPoolExecutor(max_workers=workers) if workers > 1 else _NoPool() as pool:
-            for sl, batch in window_batches(prep, self.preprocessing, self.batch_size):
-                scores[:, sl] = self._run_members(batch, pool)
+        with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+            def each_member(fn) -> None:
+                if pool is None:
+                    for k in range(self.n_models):
+                        fn(k)
+                else:
+                    for f in [pool.submit(fn, k) for k in range(self.n_models)]:
+                        f.result()
+
+            if self.engine == "sliding":
+                each_member(lambda k: self.members[k].sliding.score(prep, scores[k]))
+            else:
+                for sl, batch in window_batches(prep, self.batch_size):
+                    each_member(lambda k: scores[k].__setitem__(sl, self._run_windows(k, batch)))
         return scores
 
-    def prepare(self, time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None) -> tuple[LightCurveData, Prepared]:
-        """Read/validate the input and apply this model's preprocessing (see :func:`predict`)."""
-        lc = as_lightcurve(time, flux, flux_err, quality)
-        return lc, prepare(lc, self.preprocessing)
-
-    def predict(self, time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,
-                per_model: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Per-cadence flare probability.
+    def score(self, source: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,
+              quality_bitmask: str | int = "default", flux_column: str = "pdcsap_flux",
+              per_model: bool = False) -> Scored:
+        """Prepare a light curve once and score it once.
 
         Parameters
         ----------
-        time : array-like, or a FITS path, ``LightCurveData`` or lightkurve ``LightCurve``
-            With arrays, ``flux`` is required.
+        source : array-like time, a FITS path, ``LightCurveData`` or lightkurve ``LightCurve``
+            With a time array, ``flux`` is required.
         flux, flux_err, quality : array-like, optional
+        quality_bitmask, flux_column
+            Used when reading a FITS path or a lightkurve object (see :func:`~flarelight.runtime.io.read_lightcurve`).
         per_model : bool
-            Also return each member's probabilities.
+            Also keep each member's probabilities (``Scored.members``).
+
+        Returns
+        -------
+        Scored
+            The light curve, its :class:`~flarelight.runtime.preprocess.Prepared` form, the ensemble-mean
+            probability at input length (NaN = not scored) and, on request, the members'.
+        """
+        lc = as_lightcurve(source, flux, flux_err, quality, quality_bitmask=quality_bitmask, flux_column=flux_column)
+        prep = prepare(lc, self.preprocessing)
+        scores = self._score_prepared(prep)
+        mean = prep.scatter(scores.astype(np.float64).mean(axis=0))
+        members = prep.scatter(scores) if per_model else None
+        return Scored(lc=lc, prepared=prep, prob=mean, members=members, model_id=self.model_id,
+                      threshold=self.threshold)
+
+    def predict(self, time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,
+                per_model: bool = False, quality_bitmask: str | int = "default",
+                flux_column: str = "pdcsap_flux") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Per-cadence flare probability (see :meth:`score`, which also returns the prepared light curve).
 
         Returns
         -------
@@ -190,28 +264,9 @@ class FlareModel:
         per_model : ndarray of float64, shape (n_models, n)
             Only with ``per_model=True``.
         """
-        _, prep = self.prepare(time, flux, flux_err, quality)
-        scores = self._score_prepared(prep)
-        mean = prep.scatter(scores.astype(np.float64).mean(axis=0))
-        if per_model:
-            return mean, prep.scatter(scores)
-        return mean
-
-    def find_flares(self, source: Any, **kwargs: Any):
-        """Flare catalogue with this model; see :func:`flarelight.runtime.find_flares`."""
-        from .catalogue import find_flares
-
-        return find_flares(source, model=self, **kwargs)
-
-
-class _NoPool:
-    """Stands in for a thread pool when one thread is asked for."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+        scored = self.score(time, flux, flux_err, quality, quality_bitmask=quality_bitmask,
+                            flux_column=flux_column, per_model=per_model)
+        return (scored.prob, scored.members) if per_model else scored.prob
 
 
 def predict(time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .catalogue import Catalogue
 from .io import LightCurveData
 
 
@@ -32,22 +33,17 @@ def _title(lc: LightCurveData, table: Any) -> str:
     return "  ".join(p for p in parts if p)
 
 
-def plot_flares(lc: LightCurveData, prob: np.ndarray, table: Any, path: str | os.PathLike | None = None, *,
-                baseline: np.ndarray | None = None, max_zooms: int = 12, zoom_cols: int = 4,
-                zoom_pad: float = 1.5, title: str | None = None, dpi: int = 120) -> Any:
-    """Draw a light curve, its flare probabilities and its catalogue.
+def plot_flares(catalogue: Catalogue, path: str | os.PathLike | None = None, *, max_zooms: int = 12,
+                zoom_cols: int = 4, zoom_pad: float = 1.5, title: str | None = None, dpi: int = 120) -> Any:
+    """Draw a light curve, its flare probabilities and its catalogue, exactly as measured.
 
     Parameters
     ----------
-    lc : LightCurveData
-    prob : ndarray, shape (len(lc),)
-        Per-cadence probabilities (NaN where unscored).
-    table : astropy Table
-        From :func:`~flarelight.runtime.catalogue.find_flares` / ``flares_from_probabilities``.
+    catalogue : Catalogue
+        From ``find_flares(..., full=True)`` or :func:`~flarelight.runtime.catalogue.flares_from_scored`:
+        the table, the scored light curve and the baseline the rows were measured against.
     path : path, optional
         Save the figure there (format from the suffix, e.g. ``.png``, ``.pdf``).
-    baseline : ndarray, shape (len(lc),), optional
-        The local baseline; default recomputed with the parameters in ``table.meta``.
     max_zooms : int
         At most this many flare zooms (the largest ``ed`` first when there are more).
     zoom_cols : int
@@ -66,14 +62,11 @@ def plot_flares(lc: LightCurveData, prob: np.ndarray, table: Any, path: str | os
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.gridspec import GridSpec
 
-    prob = np.asarray(prob, dtype=np.float64)
-    if baseline is None:
-        from .catalogue import PARAM_KEYS, flares_from_probabilities
-
-        params = {k: table.meta[k] for k in PARAM_KEYS if k in table.meta}
-        _, baseline = flares_from_probabilities(lc, prob, max_step=table.meta.get("max_step"),
-                                                return_baseline=True, **params)
-    good = lc.good
+    table, lc, baseline = catalogue.table, catalogue.scored.lc, catalogue.baseline
+    prob = catalogue.scored.prob
+    kept = np.zeros(len(lc), bool)
+    kept[catalogue.scored.prepared.kept] = True
+    good = kept  # the cadences the model kept and the catalogue measured
     t, f = lc.time[good], lc.flux[good]
     med = float(np.nanmedian(f)) if f.size else 1.0
     fn = f / med

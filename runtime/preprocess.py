@@ -46,6 +46,8 @@ class Prepared:
         The longest time step (days) that does not break a segment.
     noise : float
         Robust point-to-point scatter of the normalised flux (1.4826 MAD of in-segment differences / sqrt 2).
+    pre : Preprocessing
+        The preprocessing that made it (the model's).
     """
 
     n_input: int
@@ -56,7 +58,8 @@ class Prepared:
     centres: np.ndarray
     median: float
     max_step: float
-    noise: float = float("nan")
+    noise: float
+    pre: Preprocessing
 
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Place per-centre values (last axis) back at input length, NaN where not scored."""
@@ -72,10 +75,12 @@ def kept_mask(lc: LightCurveData, pre: Preprocessing) -> np.ndarray:
 
 
 def gap_step(time: np.ndarray, pre: Preprocessing) -> float:
-    """Longest step between kept cadences (days) that stays inside one segment, by the model's gap rule.
+    """Longest step between kept cadences (days) that stays inside one segment: the one home of the gap rule.
 
-    "tolerance": ``gap_tolerance`` x the median step. "stella": a step ``>= median + gap_nsigma * std``
-    of the steps breaks (stella 0.3.0), so the longest allowed step is just below that.
+    "tolerance": ``gap_tolerance`` x the median step (3.5 by default: a step of 3 cadences, two missing, is
+    bridged; a step of 4, three missing, splits; half a cadence from either, so timing jitter never decides).
+    "stella": a step ``>= median + gap_nsigma * std`` of the steps breaks (stella 0.3.0), so the longest
+    allowed step is just below that.
     """
     steps = np.diff(time)
     if steps.size == 0:
@@ -86,8 +91,20 @@ def gap_step(time: np.ndarray, pre: Preprocessing) -> float:
     return pre.gap_tolerance * med
 
 
-def prepare(lc: LightCurveData, pre: Preprocessing) -> Prepared:
+def segment(time: np.ndarray, pre: Preprocessing) -> tuple[np.ndarray, float]:
+    """Segment labels of increasing times by ``pre``'s gap rule, and the longest step inside a segment."""
+    time = np.asarray(time, np.float64)
+    max_step = gap_step(time, pre)
+    if time.size < 2:
+        return np.zeros(time.size, np.int64), max_step
+    return kernels.segment_ids(time, max_step), max_step
+
+
+def prepare(lc: LightCurveData, pre: Preprocessing, *, require_window: bool = True) -> Prepared:
     """Mask, normalise and segment a light curve, and choose the cadences to score.
+
+    ``require_window=False`` accepts light curves shorter than one window (to place probabilities computed
+    elsewhere); the model itself always needs one.
 
     Raises
     ------
@@ -100,10 +117,14 @@ def prepare(lc: LightCurveData, pre: Preprocessing) -> Prepared:
     """
     keep = kept_mask(lc, pre)
     kept = np.flatnonzero(keep)
+    if kept.size == 0 and not require_window:  # nothing to place probabilities on: an empty catalogue follows
+        e = np.empty(0)
+        return Prepared(n_input=len(lc), kept=kept, time=e, flux=e.astype(np.float32), seg=kept.copy(),
+                        centres=kept.copy(), median=float("nan"), max_step=float("nan"), noise=float("nan"), pre=pre)
     if kept.size == 0:
         raise AllNaNError(f"{lc.label}: no cadence left after masking NaN/inf and quality flags "
                           f"(bitmask {pre.quality_bitmask}); nothing to score")
-    if kept.size < pre.window:
+    if require_window and kept.size < pre.window:
         raise TooShortError(f"{lc.label}: {kept.size} usable cadences, the model needs at least one window "
                             f"of {pre.window}; use a longer light curve")
     flux = lc.flux[kept]
@@ -114,15 +135,14 @@ def prepare(lc: LightCurveData, pre: Preprocessing) -> Prepared:
             "flux (background-subtracted fluxes near zero cannot be scored; use PDCSAP/SAP flux)")
     time = lc.time[kept]
     _check_cadence(lc, time, pre)
-    max_step = gap_step(time, pre)
-    seg = kernels.segment_ids(time, max_step)
+    seg, max_step = segment(time, pre)
     if pre.edge_mode == "valid":
         centres = np.flatnonzero(kernels.valid_centres(seg, pre.window, pre.offset))
     else:
         centres = np.arange(kept.size, dtype=np.int64)
     norm = (flux / median).astype(np.float32)
     return Prepared(n_input=len(lc), kept=kept, time=time, flux=norm, seg=seg, centres=centres,
-                    median=median, max_step=max_step, noise=noise_level(norm, seg))
+                    median=median, max_step=max_step, noise=noise_level(norm, seg), pre=pre)
 
 
 def noise_level(flux: np.ndarray, seg: np.ndarray) -> float:
@@ -134,6 +154,8 @@ def noise_level(flux: np.ndarray, seg: np.ndarray) -> float:
 
 
 def _check_cadence(lc: LightCurveData, time: np.ndarray, pre: Preprocessing) -> None:
+    if not lc.meta.get("cadence_s") and time.size < 2:
+        return
     cad = lc.meta.get("cadence_s") or float(np.median(np.diff(time)) * 86400.0)
     if abs(cad - pre.cadence_s) > 0.05 * pre.cadence_s:
         warnings.warn(f"{lc.label}: cadence {cad:.0f} s, the model was trained on {pre.cadence_s:.0f} s; "
@@ -141,14 +163,15 @@ def _check_cadence(lc: LightCurveData, time: np.ndarray, pre: Preprocessing) -> 
                       stacklevel=3)
 
 
-def make_windows(prep: Prepared, pre: Preprocessing, centres: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Model-ready windows centred on ``centres`` (positions into the kept cadences): the one window builder
-    that inference and training share.
+def make_windows(prep: Prepared, centres: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Model-ready windows centred on ``centres`` (positions into the kept cadences), by ``prep.pre``: the
+    one window builder that inference and training share.
 
     Returns
     -------
     ndarray of float32, shape (m, window, channels), C-contiguous (``out`` if given)
     """
+    pre = prep.pre
     centres = np.asarray(centres, np.int64)
     m = centres.size
     if out is None:
@@ -162,18 +185,14 @@ def make_windows(prep: Prepared, pre: Preprocessing, centres: np.ndarray, out: n
     return out
 
 
-def window_batches(prep: Prepared, pre: Preprocessing, batch_size: int) -> Iterator[tuple[slice, np.ndarray]]:
+def window_batches(prep: Prepared, batch_size: int) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield ``(slice into prep.centres, float32 batch of shape (m, window, channels))``.
 
     One buffer is reused between batches, so the caller must consume each batch before the next.
     """
+    pre = prep.pre
     n = prep.centres.size
     buf = np.empty((min(batch_size, n), pre.window, pre.n_channels), np.float32)
     for a in range(0, n, batch_size):
         b = min(a + batch_size, n)
-        yield slice(a, b), make_windows(prep, pre, prep.centres[a:b], out=buf[: b - a])
-
-
-def window_view(flux: np.ndarray, window: int) -> np.ndarray:
-    """Zero-copy strided view of every window of ``flux``: row ``s`` is ``flux[s:s + window]``."""
-    return np.lib.stride_tricks.sliding_window_view(np.asarray(flux), window)
+        yield slice(a, b), make_windows(prep, prep.centres[a:b], out=buf[: b - a])

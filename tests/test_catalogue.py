@@ -10,8 +10,9 @@ import pytest
 from astropy import units as u
 
 from flarelight.runtime import from_arrays
-from flarelight.runtime.catalogue import (COLUMNS, count_peaks, find_flares, flares_from_probabilities,
+from flarelight.runtime.catalogue import (COLUMNS, count_peaks, flares_from_probabilities, flares_from_scored,
                                           read_catalogue, write_catalogue)
+from flarelight.runtime.find import find_flares
 from flarelight.runtime.errors import InvalidLightCurveError
 from flarelight.runtime.io import LightCurveData
 from flarelight.runtime.simulate import SimulatedFlare, flare_profile, simulate_lightcurve
@@ -209,13 +210,12 @@ def test_core_does_not_import_matplotlib():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-# ----------------------------------------------------------------------------- with the stella ensemble
+# ----------------------------------------------------------------------------- with the shipped model
 @pytest.fixture(scope="module")
-def small_model(stella_onnx_dir):
-    """The stella ensemble with small batches (the default 8192 x 10 sessions needs > 10 GB of RAM)."""
+def model():
     from flarelight.runtime import FlareModel
 
-    return FlareModel(stella_onnx_dir, batch_size=512)
+    return FlareModel.default()
 
 
 @pytest.fixture(scope="module")
@@ -224,32 +224,58 @@ def short_lc():
     return lc
 
 
-def test_find_flares_inputs_agree(small_model, short_lc):
-    stella_model = small_model
+def test_find_flares_inputs_agree(model, short_lc):
     lc = short_lc
-    ref = find_flares(lc, stella_model)
-    assert ref.meta["model_id"] == stella_model.model_id and "max_step" in ref.meta
-    arrays = find_flares(lc.time, stella_model, flux=lc.flux, flux_err=lc.flux_err, quality=lc.quality)
-    via_method = stella_model.find_flares(lc)
-    prob = stella_model.predict(lc)
-    precomputed = find_flares(lc, stella_model, prob=prob)
-    for other in (arrays, via_method, precomputed):
+    ref = find_flares(lc, model)
+    assert len(ref) >= 1, "the simulated flares must give rows for this test to compare anything"
+    assert ref.meta["model_id"] == model.model_id and "max_step" in ref.meta
+    arrays = find_flares(lc.time, model, flux=lc.flux, flux_err=lc.flux_err, quality=lc.quality)
+    scored = model.score(lc)
+    from_scored = find_flares(scored)
+    precomputed = find_flares(lc, model, prob=scored.prob)
+    for other in (arrays, from_scored, precomputed):
         assert len(other) == len(ref)
         np.testing.assert_array_equal(other["istart"], ref["istart"])
         np.testing.assert_allclose(other["ed"], ref["ed"])
+    with pytest.raises(ValueError, match="already scored"):
+        find_flares(scored, model)
     lk = pytest.importorskip("lightkurve")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lklc = lk.LightCurve(time=lc.time, flux=lc.flux, flux_err=lc.flux_err)
-    from_lk = find_flares(lklc, stella_model, quality_bitmask="none")
-    np.testing.assert_array_equal(from_lk["istart"], find_flares(lc.time, stella_model, flux=lc.flux,
+    from_lk = find_flares(lklc, model, quality_bitmask="none")
+    np.testing.assert_array_equal(from_lk["istart"], find_flares(lc.time, model, flux=lc.flux,
                                                                   flux_err=lc.flux_err)["istart"])
+
+
+def test_catalogue_measures_the_cadences_the_model_kept(model):
+    """With a loose reader bitmask the model still drops its own quality bits: the catalogue and its
+    baseline use exactly the model's kept cadences, and the light curve is scored once."""
+    path = PARITY_FILES[0]
+    calls = []
+    original = type(model)._score_prepared
+
+    def counting(self, prep):
+        calls.append(prep.kept.size)
+        return original(self, prep)
+
+    type(model)._score_prepared = counting
+    try:
+        cat = find_flares(path, model, quality_bitmask="none", full=True)
+    finally:
+        type(model)._score_prepared = original
+    assert len(calls) == 1
+    kept = cat.scored.prepared.kept
+    assert kept.size < len(cat.scored.lc) - np.count_nonzero(cat.scored.lc.bad)  # the model dropped some
+    assert np.isfinite(cat.baseline[kept]).all()
+    assert np.isnan(np.delete(cat.baseline, kept)).all()
+    assert len(cat.table) > 0 and np.isin(cat.table["ipeak"], kept).all()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", PARITY_FILES, ids=lambda p: p.name[24:40])
-def test_real_lightcurves_no_duplicate_rows(small_model, path):
-    t = find_flares(path, small_model)
+def test_real_lightcurves_no_duplicate_rows(model, path):
+    t = find_flares(path, model)
     assert_no_overlap(t)
     assert len(np.unique(np.asarray(t["ipeak"]))) == len(t)
     assert np.all(t["tstart"] <= t["tpeak"]) and np.all(t["tpeak"] <= t["tstop"])

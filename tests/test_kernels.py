@@ -8,40 +8,7 @@ from flarelight.runtime import kernels
 from flarelight.runtime.errors import InvalidLightCurveError
 
 
-# ----------------------------------------------------------------------------- references
-def segment_ids_ref(time, max_step):
-    out, seg = [], 0
-    for i, t in enumerate(time):
-        if i > 0 and t - time[i - 1] > max_step:
-            seg += 1
-        out.append(seg)
-    return np.array(out, dtype=np.int64)
-
-
-def valid_centres_ref(seg, window, offset):
-    n = len(seg)
-    out = np.zeros(n, bool)
-    for i in range(n):
-        idx = range(i - offset, i - offset + window)
-        out[i] = all(0 <= j < n and seg[j] == seg[i] for j in idx)
-    return out
-
-
-def gather_windows_ref(flux, starts, window):
-    view = np.lib.stride_tricks.sliding_window_view(np.asarray(flux, np.float32), window)
-    return view[np.asarray(starts, int)].copy()
-
-
-def gather_padded_ref(flux, seg, centres, window, offset, fill=1.0):
-    out = np.zeros((len(centres), window, 2), np.float32)
-    for k, c in enumerate(centres):
-        for j in range(window):
-            i = c - offset + j
-            if 0 <= i < len(flux) and seg[i] == seg[c]:
-                out[k, j] = (flux[i], 1.0)
-            else:
-                out[k, j] = (fill, 0.0)
-    return out
+from naive import gather_padded_ref, gather_windows_ref, robust_scale_ref, segment_ids_ref, valid_centres_ref
 
 
 def times_with_gaps(n, gaps, cadence=1.0):
@@ -171,18 +138,6 @@ def test_gather_padded_windows_never_mix_segments():
 
 
 # ----------------------------------------------------------------------------- robust_scale_windows
-def robust_scale_ref(windows, scale):
-    out = windows.astype(np.float64).copy()
-    for k in range(out.shape[0]):
-        real = np.ones(out.shape[1], bool) if out.shape[2] == 1 else out[k, :, 1] > 0.5
-        if not real.any():
-            out[k, :, 0] = 0.0
-            continue
-        med = np.median(out[k, real, 0])
-        out[k, :, 0] = np.where(real, np.arcsinh((out[k, :, 0] - med) / scale), 0.0)
-    return out
-
-
 @pytest.mark.parametrize("channels", [1, 2])
 @pytest.mark.parametrize("seed", range(3))
 def test_robust_scale_windows_random(channels, seed):

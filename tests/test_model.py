@@ -168,7 +168,7 @@ def test_thread_safety_and_independence(model_path):
     for exp, got in zip(expected, results):
         np.testing.assert_array_equal(exp, got)
     other = FlareModel(model_path)
-    assert other._sessions[0] is not m._sessions[0]
+    assert other.members[0].session is not m.members[0].session
 
 
 def test_too_short_and_nonpositive_median(model_path):
@@ -224,3 +224,76 @@ def test_score_windows_validates_shape(model_path):
         m.score_windows(np.ones((3, W + 1, 1)))
     x = np.ones((4, W), np.float64)
     np.testing.assert_allclose(m.score_windows(x)[0], 0.5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- score once, names, engines
+def test_score_holds_the_prepared_lightcurve_and_probabilities(tmp_path):
+    paths = [linear_model(tmp_path / f"m{s}.onnx", PRE, seed=s, model_id=f"lin-v0/s{s}") for s in range(2)]
+    m = FlareModel(paths)
+    time, flux, quality = synthetic()
+    quality[[5, 6]] = 128
+    flux[[40]] = np.nan
+    scored = m.score(time, flux, quality=quality, per_model=True)
+    prep = scored.prepared
+    assert prep.pre == m.preprocessing
+    np.testing.assert_array_equal(prep.kept, np.setdiff1d(np.arange(time.size), [5, 6, 40]))
+    np.testing.assert_array_equal(scored.prob, m.predict(time, flux, quality=quality))
+    assert scored.members.shape == (2, time.size)
+    np.testing.assert_allclose(scored.prob, scored.members.mean(axis=0), atol=1e-7, equal_nan=True)
+    assert np.isfinite(scored.prob[prep.kept[prep.centres]]).all()
+    assert scored.model_id == "lin-v0 (2 members)" == m.model_id
+    assert scored.threshold == m.threshold
+    assert m.score(time, flux).members is None
+
+
+def test_model_ids_name_the_model_not_the_first_member(tmp_path):
+    one = FlareModel(linear_model(tmp_path / "a.onnx", PRE, model_id="lin-v3/s7"))
+    assert one.model_id == "lin-v3/s7" and "lin-v3/s7" in repr(one)
+    nameless = FlareModel(linear_model(tmp_path / "b.onnx", PRE, model_id=""))
+    assert nameless.model_id == "b"
+    assert one.metadata[0].model_name == "lin-v3"
+
+
+def test_metadata_is_frozen_and_replaced():
+    meta = ModelMetadata(preprocessing=PRE, model_id="x/s1")
+    with pytest.raises(AttributeError):
+        meta.threshold = 0.7
+    new = meta.replace(threshold=0.7)
+    assert new.threshold == 0.7 and meta.threshold == 0.5
+    assert ModelMetadata.from_json(new.to_json()) == new
+
+
+def test_engine_choice(model_path):
+    assert FlareModel(model_path).engine == "windows"          # no sliding graph: auto falls back
+    assert FlareModel(model_path, engine="windows").engine == "windows"
+    with pytest.raises(ModelFileError, match="sliding"):
+        FlareModel(model_path, engine="sliding")
+    with pytest.raises(ValueError, match="engine"):
+        FlareModel(model_path, engine="fast")
+
+
+def test_predict_takes_reader_options(tmp_path, model_path):
+    """predict/score accept quality_bitmask and flux_column as find_flares and read_lightcurve do."""
+    from conftest import TESS
+
+    path = TESS / "tess2019085135100-s0010-0000000093000166-0140-s_lc.fits"
+    pre = Preprocessing(window=W, offset=W // 2, quality_bitmask=0)
+    m = FlareModel(linear_model(tmp_path / "q0.onnx", pre))
+    from flarelight.runtime import read_lightcurve
+
+    for bitmask, column in (("none", "sap_flux"), ("hard", "pdcsap_flux")):
+        lc = read_lightcurve(path, quality_bitmask=bitmask, flux_column=column)
+        np.testing.assert_array_equal(m.predict(path, quality_bitmask=bitmask, flux_column=column), m.predict(lc))
+    assert not np.array_equal(m.predict(path, flux_column="sap_flux"), m.predict(path), equal_nan=True)
+
+
+def test_shipped_models_by_name():
+    from flarelight.models import DEFAULT_MODEL, card_summary, shipped_models
+
+    assert DEFAULT_MODEL in shipped_models()
+    named = FlareModel.named(DEFAULT_MODEL)
+    assert named.paths == FlareModel.default().paths and len(named.paths) >= 1
+    assert named.model_id.startswith(DEFAULT_MODEL)
+    assert len(card_summary(DEFAULT_MODEL)) > 20
+    with pytest.raises(ModelFileError, match="no shipped model named 'nope'"):
+        FlareModel.named("nope")

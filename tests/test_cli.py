@@ -1,0 +1,98 @@
+"""The `flarelight` command group: every subcommand the runtime offers, run as a user runs it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from flarelight.cli.main import cli
+from flarelight.runtime import FlareModel
+from flarelight.runtime.catalogue import read_catalogue
+
+from lcfiles import small_fits
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lcs")
+    return [small_fits(d / "a_lc.fits", 1), small_fits(d / "b_lc.fits", 2)]
+
+
+def run(*args: str, ok: bool = True):
+    res = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert res.exit_code == 0, res.output
+    return res
+
+
+def test_every_option_has_help():
+    from flarelight.cli.main import COMMANDS, LazyGroup
+
+    group = LazyGroup()
+    ctx = cli.make_context("flarelight", ["--help"], resilient_parsing=True)
+    for name in COMMANDS:
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None and cmd.help, name
+        for param in cmd.params:
+            if param.param_type_name == "option" and not param.hidden:
+                assert param.help, f"flarelight {name} {param.opts}: no help text"
+
+
+def test_find_and_plot(files, tmp_path):
+    f, f2 = files
+    res = run("find", f)
+    assert "tpeak" in res.output
+    out = tmp_path / "flares.ecsv"
+    bad = tmp_path / "broken_lc.fits"
+    bad.write_bytes(b"not a fits file" * 300)
+    res = run("find", f, bad, f2, "-o", out, ok=False)
+    assert res.exit_code == 1  # one file failed, the others were written
+    assert "broken_lc.fits" in res.output
+    t = read_catalogue(out)
+    assert len(t) > 0 and t.colnames[:3] == ["file", "tic", "sector"]
+    assert set(t["file"]) <= {"a_lc.fits", "b_lc.fits"} and len(t.meta["files"]) == 2
+    assert t.meta["model_id"] == FlareModel.default().model_id
+    res = run("find", f, "-o", out, ok=False)
+    assert res.exit_code != 0 and "--overwrite" in res.output
+    png = tmp_path / "lc.png"
+    pytest.importorskip("matplotlib")
+    run("plot", f, "-o", png)
+    assert png.stat().st_size > 10_000
+
+
+def test_predict_writes_probabilities_and_resumes(files, tmp_path):
+    out = tmp_path / "probs"
+    res = run("predict", *files, "--out-dir", out)
+    assert "cadences scored" in res.output
+    model = FlareModel.default()
+    for f in files:
+        with np.load(out / (f.name[:-5] + ".npz")) as z:
+            np.testing.assert_array_equal(z["prob"], model.predict(f))
+            assert str(z["model_id"]) == model.model_id
+    res = run("predict", *files, "--out-dir", out)
+    assert res.output.count("skipped (resume)") == 2
+    res = run("predict", files[0], "-o", tmp_path / "legacy")
+    assert "deprecated" in res.output and (tmp_path / "legacy" / "a_lc.npz").exists()
+    res = run("predict", files[0], ok=False)
+    assert res.exit_code == 2 and "--out-dir" in res.output
+
+
+def test_models_and_model_by_name(files):
+    from flarelight.models import DEFAULT_MODEL
+
+    res = run("models")
+    assert f"{DEFAULT_MODEL} (default)" in res.output and "member" in res.output
+    assert "## " in run("models", DEFAULT_MODEL).output
+    assert run("models", "nope", ok=False).exit_code == 1
+    by_name = run("find", files[0], "--model", DEFAULT_MODEL).output
+    assert by_name == run("find", files[0]).output
+    res = run("find", files[0], "--model", "no-such-model", ok=False)
+    assert res.exit_code == 2 and "not a shipped model" in res.output
+
+
+def test_demo_runs_on_the_shipped_model(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "demo.png"
+    res = run("demo", "-o", png)
+    assert f"model: {FlareModel.default().model_id}" in res.output
+    assert "recovered" in res.output and png.stat().st_size > 10_000
