@@ -1,0 +1,737 @@
+"""The sliding form of a stella-family CNN: the network applied once to a whole segment, exactly.
+
+A member ``X.onnx`` runs one 200-cadence window at a time. Neighbouring windows share all but one cadence,
+so almost all of that arithmetic is repeated. :func:`sliding_graph` rewrites the same weights into one ONNX
+graph ``X.sliding.onnx`` that takes a whole segment ``(1, channels, L)`` and returns the probability of every
+window start ``(1, 1, L - window + 1)`` (shift-and-stitch / "a trous"):
+
+* each convolution runs over the whole segment; a max-pool of size P becomes stride 1 with the current
+  dilation, and every later layer's dilation is multiplied by P;
+* the dense layer over the flattened features is a convolution whose kernel spans the flattened positions
+  (dilation 4 in stella's network), later dense layers are 1x1 convolutions.
+
+``same`` padding is made exact. Inside a window a ``same`` convolution sees zeros beyond the window's own
+edges, which the segment-wide convolution does not. The builder tracks, layer by layer, which window
+positions those zeros reach ("edge positions": conv1 outputs 0-2 and 197-199, pooled-2 positions 0, 1, 48,
+49 in stella's network). Interior positions are read from the segment-wide tensors; each edge position is
+its own tensor over all window starts, computed from the window's first or last few cadences with the taps
+that fall on the window's padding left out (so it is a small per-window network, evaluated for every start in
+the same ONNX call). The dense layer adds both before its activation. ``valid`` networks have no edge
+positions. Every rule here is exact algebra; only the float32 summation order differs from the per-window
+graph.
+
+Centring: the graph subtracts 1 from the flux channel first (the median-normalised flux sits near 1) and
+folds each first-layer tap's weight into the bias, so float32 sums carry the signal, not the 1.0 (measured
+by ``bench/bench_sliding.py --numerics``; on by default).
+
+The trainer builds the graph from the Keras weights and checks it (:func:`check_sliding`) against the
+per-window ONNX file, Keras and a float64 evaluation on real, random and adversarial segments before
+:func:`write_sliding` writes it beside the member. Models that normalise each window on its own
+(``median+window_noise``) have no sliding form: a cadence has a different input value in every window.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from flarelight.runtime.atomic import atomic_path
+from flarelight.runtime.errors import ModelFileError
+from flarelight.runtime.metadata import METADATA_KEY, ModelMetadata
+from flarelight.runtime.sliding import SLIDING_FORMAT, SLIDING_KEY, sliding_path
+
+#: largest |sliding - reference| probability accepted at build time, against the per-window ONNX, Keras and
+#: float64 (the acceptance bar on real light curves is 2e-4; float32 graphs agree to ~1e-5)
+SLIDING_ATOL = 1e-4
+OPSET = 17
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class SlidingUnsupportedError(ModelFileError):
+    """The network has a layer the sliding builder does not know how to rewrite."""
+
+
+class SlidingMismatchError(ModelFileError):
+    """The sliding graph disagrees with its references beyond the tolerance; it is not written."""
+
+
+class SlidingNotWrittenWarning(UserWarning):
+    """A member was written without its sliding graph (the runtime runs it per window)."""
+
+
+# ----------------------------------------------------------------------------- the network, as plain arrays
+@dataclass(frozen=True)
+class Conv:
+    """Conv1D, stride 1: ``w`` (kernel, in, out) as Keras stores it, ``b`` (out,), padding "same"/"valid"."""
+
+    w: np.ndarray
+    b: np.ndarray
+    padding: str = "same"
+    activation: str = "relu"
+
+    @property
+    def kernel(self) -> int:
+        return int(self.w.shape[0])
+
+    @property
+    def pads(self) -> tuple[int, int]:
+        """Zeros before and after the input (Keras/TensorFlow "same": the extra one goes after)."""
+        if self.padding == "valid":
+            return 0, 0
+        total = self.kernel - 1
+        return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Pool:
+    """MaxPooling1D with stride = pool size, "valid" (a trailing odd position is dropped)."""
+
+    size: int = 2
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Dense: ``w`` (in, out), ``b`` (out,). The first one reads the channels-last flattened features."""
+
+    w: np.ndarray
+    b: np.ndarray
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
+class Network:
+    """A stella-family CNN: ``features`` (Conv and Pool, first a Conv), Flatten, ``dense`` (last: 1 sigmoid)."""
+
+    window: int
+    channels: int
+    features: tuple = field(default_factory=tuple)
+    dense: tuple = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.features or not isinstance(self.features[0], Conv):
+            raise SlidingUnsupportedError("the network must start with a convolution")
+        n, c = self.window, self.channels
+        for layer in self.features:
+            if isinstance(layer, Conv):
+                if layer.w.ndim != 3 or layer.w.shape[1] != c or layer.b.shape != (layer.w.shape[2],):
+                    raise SlidingUnsupportedError(f"conv weights {layer.w.shape} do not fit {c} input channels")
+                if layer.padding not in ("same", "valid") or layer.activation not in ("relu", "linear"):
+                    raise SlidingUnsupportedError(f"conv padding {layer.padding!r} / activation {layer.activation!r}")
+                lo, hi = layer.pads
+                n, c = n + lo + hi - layer.kernel + 1, layer.w.shape[2]
+            elif isinstance(layer, Pool):
+                n //= layer.size
+            else:
+                raise SlidingUnsupportedError(f"unknown feature layer {layer!r}")
+            if n < 1:
+                raise SlidingUnsupportedError(f"window {self.window} is too short for these layers")
+        width = n * c
+        for k, d in enumerate(self.dense):
+            if d.w.shape[0] != width or d.b.shape != (d.w.shape[1],):
+                raise SlidingUnsupportedError(f"dense layer {k}: weights {d.w.shape}, expected ({width}, units)")
+            if d.activation not in ("relu", "linear", "sigmoid"):
+                raise SlidingUnsupportedError(f"dense activation {d.activation!r}")
+            width = d.w.shape[1]
+        if not self.dense or width != 1 or self.dense[-1].activation != "sigmoid":
+            raise SlidingUnsupportedError("the network must end in Dense(1, sigmoid)")
+
+    @property
+    def feature_shape(self) -> tuple[int, int]:
+        """(positions, channels) of the features the first dense layer reads."""
+        n, c = self.window, self.channels
+        for layer in self.features:
+            if isinstance(layer, Conv):
+                lo, hi = layer.pads
+                n, c = n + lo + hi - layer.kernel + 1, layer.w.shape[2]
+            else:
+                n //= layer.size
+        return n, c
+
+    def flops_per_window(self) -> int:
+        """Multiply-adds x 2 of one per-window evaluation (convolutions and dense layers)."""
+        n, c, total = self.window, self.channels, 0
+        for layer in self.features:
+            if isinstance(layer, Conv):
+                lo, hi = layer.pads
+                n = n + lo + hi - layer.kernel + 1
+                total += 2 * n * layer.w.size
+                c = layer.w.shape[2]
+            else:
+                n //= layer.size
+        return total + sum(2 * d.w.size for d in self.dense)
+
+
+def network_from_keras(model) -> Network:
+    """The :class:`Network` of a Keras model of the stella family (see ``flarelight.trainer.cnn``).
+
+    Raises
+    ------
+    SlidingUnsupportedError
+        A layer other than Conv1D (stride 1, no dilation), MaxPooling1D (stride = size), Dropout, Flatten, Dense.
+    """
+    shape = tuple(model.input_shape)
+    if len(shape) != 3:
+        raise SlidingUnsupportedError(f"model input {shape}: expected (None, window, channels)")
+    features: list = []
+    dense: list = []
+    flat = False
+    for layer in model.layers:
+        kind = type(layer).__name__
+        cfg = layer.get_config()
+        if kind in ("InputLayer", "Dropout"):
+            continue
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            raise SlidingUnsupportedError(f"{layer.name}: data_format {cfg['data_format']!r}")
+        if kind == "Conv1D" and not flat:
+            if tuple(cfg["strides"]) != (1,) or tuple(cfg["dilation_rate"]) != (1,) or cfg.get("groups", 1) != 1:
+                raise SlidingUnsupportedError(f"{layer.name}: strides/dilation/groups other than 1")
+            w, b = (np.asarray(v, np.float32) for v in layer.get_weights())
+            features.append(Conv(w, b, cfg["padding"], cfg["activation"]))
+        elif kind == "MaxPooling1D" and not flat:
+            size = tuple(cfg["pool_size"])[0]
+            if tuple(cfg["strides"] or (size,))[0] != size or cfg["padding"] != "valid":
+                raise SlidingUnsupportedError(f"{layer.name}: pooling with stride != size or same padding")
+            features.append(Pool(int(size)))
+        elif kind == "Flatten" and not flat:
+            flat = True
+        elif kind == "Dense" and flat:
+            w, b = (np.asarray(v, np.float32) for v in layer.get_weights())
+            dense.append(Dense(w, b, cfg["activation"]))
+        else:
+            raise SlidingUnsupportedError(f"{layer.name}: {kind} is not part of the stella architecture family")
+    return Network(int(shape[1]), int(shape[2]), tuple(features), tuple(dense))
+
+
+def example_network(window: int = 200, channels: int = 1, *, filters: Sequence[int] = (16, 64),
+                    kernels: Sequence[int] = (7, 3), dense: int = 32, padding: str = "valid",
+                    seed: int = 0) -> Network:
+    """A stella-shaped network with random (Glorot-uniform) weights, for tests and benches.
+
+    The default is the "sliding-ready" test model: stella's sizes with ``valid`` convolutions.
+    The output bias centres an all-ones window near p = 0.5 so probabilities are not saturated.
+    """
+    rng = np.random.default_rng(seed)
+
+    def glorot(fan_in: int, fan_out: int, shape: tuple) -> np.ndarray:
+        lim = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-lim, lim, shape).astype(np.float32)
+
+    feats: list = []
+    c = channels
+    for f, k in zip(filters, kernels):
+        feats.append(Conv(glorot(k * c, k * f, (k, c, f)), rng.normal(0, 0.05, f).astype(np.float32), padding))
+        feats.append(Pool(2))
+        c = f
+    n, c = _feature_shape(window, channels, feats)
+    w1 = glorot(n * c, dense, (n * c, dense))
+    w2 = glorot(dense, 1, (dense, 1))
+    net = Network(window, channels, tuple(feats), (Dense(w1, np.zeros(dense, np.float32), "relu"),
+                                                   Dense(w2, np.zeros(1, np.float32), "sigmoid")))
+    z = _logit(net, np.ones((1, window, channels)))
+    return Network(window, channels, tuple(feats), (net.dense[0], Dense(w2, np.array([-z], np.float32), "sigmoid")))
+
+
+def _feature_shape(window: int, channels: int, feats: list) -> tuple[int, int]:
+    n, c = window, channels
+    for layer in feats:
+        if isinstance(layer, Conv):
+            lo, hi = layer.pads
+            n, c = n + lo + hi - layer.kernel + 1, layer.w.shape[2]
+        else:
+            n //= layer.size
+    return n, c
+
+
+# ----------------------------------------------------------------------------- float64 reference
+def _features(net: Network, x: np.ndarray) -> np.ndarray:
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    for layer in net.features:
+        if isinstance(layer, Conv):
+            lo, hi = layer.pads
+            xp = np.pad(x, ((0, 0), (lo, hi), (0, 0)))
+            m, c, k = xp.shape[0], xp.shape[2], layer.kernel
+            cols = sliding_window_view(xp, k, axis=1)  # (m, n_out, c, k), im2col as one float64 GEMM
+            n_out = cols.shape[1]
+            wm = layer.w.astype(np.float64).transpose(1, 0, 2).reshape(c * k, -1)
+            x = (cols.reshape(m * n_out, c * k) @ wm).reshape(m, n_out, -1) + layer.b
+            if layer.activation == "relu":
+                x = np.maximum(x, 0.0)
+        else:
+            n = x.shape[1] // layer.size
+            x = x[:, : n * layer.size].reshape(x.shape[0], n, layer.size, x.shape[2]).max(axis=2)
+    return x
+
+
+def _logit(net: Network, windows: np.ndarray) -> float:
+    z = _features(net, np.asarray(windows, np.float64)).reshape(len(windows), -1)
+    for d in net.dense[:-1]:
+        z = z @ d.w.astype(np.float64) + d.b
+        z = np.maximum(z, 0.0) if d.activation == "relu" else z
+    d = net.dense[-1]
+    return float((z @ d.w.astype(np.float64) + d.b)[0, 0])
+
+
+def reference_probabilities(net: Network, windows: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The network in float64 numpy, one window at a time: windows (m, window, channels) -> (m,) probabilities."""
+    windows = np.asarray(windows)
+    out = np.empty(len(windows), np.float64)
+    for a in range(0, len(windows), batch):
+        z = _features(net, windows[a:a + batch].astype(np.float64)).reshape(min(batch, len(windows) - a), -1)
+        for d in net.dense:
+            z = z @ d.w.astype(np.float64) + d.b
+            if d.activation == "relu":
+                z = np.maximum(z, 0.0)
+            elif d.activation == "sigmoid":
+                z = 1.0 / (1.0 + np.exp(-z))
+        out[a:a + batch] = z[:, 0]
+    return out
+
+
+# ----------------------------------------------------------------------------- per-window ONNX (no TensorFlow)
+def window_graph(net: Network, input_name: str = "window"):
+    """The per-window ONNX graph of ``net`` built with onnx.helper: input (N, window, channels) -> (N, 1).
+
+    The same layout as the tf2onnx export of the Keras model; used where there is no Keras model (tests, benches).
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    b = _Builder()
+    x = b.node("Transpose", [input_name], perm=[0, 2, 1])
+    for layer in net.features:
+        if isinstance(layer, Conv):
+            lo, hi = layer.pads
+            x = b.node("Conv", [x, b.const(layer.w.transpose(2, 1, 0)), b.const(layer.b)], pads=[lo, hi])
+            x = b.node("Relu", [x]) if layer.activation == "relu" else x
+        else:
+            x = b.node("MaxPool", [x], kernel_shape=[layer.size], strides=[layer.size])
+    n, c = net.feature_shape
+    x = b.node("Transpose", [x], perm=[0, 2, 1])
+    x = b.node("Reshape", [x, b.const(np.array([-1, n * c], np.int64))])
+    for d in net.dense:
+        x = b.node("Add", [b.node("MatMul", [x, b.const(d.w)]), b.const(d.b)])
+        if d.activation != "linear":
+            x = b.node({"relu": "Relu", "sigmoid": "Sigmoid"}[d.activation], [x])
+    b.nodes.append(helper.make_node("Identity", [x], ["prob"]))
+    graph = helper.make_graph(b.nodes, "flarelight_window",
+                              [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", net.window, net.channels])],
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 1])],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in b.inits.items()])
+    return _model(graph)
+
+
+# ----------------------------------------------------------------------------- the sliding graph
+class _Builder:
+    """Collects ONNX nodes and initializers with unique names."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.inits: dict[str, np.ndarray] = {}
+        self.count = 0
+        self.flops = 0  # multiply-adds x 2 per window start, of the Conv nodes
+
+    def name(self, stem: str) -> str:
+        self.count += 1
+        return f"{stem}_{self.count}"
+
+    def const(self, value: np.ndarray) -> str:
+        arr = np.asarray(value)
+        arr = arr.astype(np.float32) if arr.dtype.kind == "f" else arr
+        key = self.name("c")
+        self.inits[key] = np.ascontiguousarray(arr)
+        return key
+
+    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
+        from onnx import helper
+
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+
+@dataclass
+class _Level:
+    """One layer's output as the sliding graph holds it.
+
+    The segment-wide tensor ``name`` (1, channels, L - shrink) holds window ``s``'s interior position ``p`` at
+    index ``s + step * p - lead``; ``edges`` maps each edge position to a tensor (1, channels, n_starts) indexed
+    by the window start ``s``.
+    """
+
+    name: str
+    channels: int
+    positions: int
+    step: int
+    lead: int
+    shrink: int
+    edges: dict[int, str]
+
+
+class _SlidingBuilder(_Builder):
+    def __init__(self, net: Network, centre: bool) -> None:
+        super().__init__()
+        self.net = net
+        self.centre = centre
+
+    def fetch(self, lv: _Level, p: int, extra: int = 0) -> str:
+        """Interior position ``p`` of ``lv`` for every window start, plus ``extra`` more samples at the end."""
+        start = lv.step * p - lv.lead
+        end = start + extra - (self.net.window - 1) + lv.shrink  # relative to the tensor's end (<= 0)
+        if start < 0 or end > 0:
+            raise AssertionError(f"interior position {p} reaches outside the segment tensor ({start}, {end})")
+        return self.node("Slice", [lv.name, self.const(np.array([start], np.int64)),
+                                   self.const(np.array([end if end < 0 else _INT64_MAX], np.int64)),
+                                   self.const(np.array([2], np.int64))])
+
+    def conv_terms(self, lv: _Level, w: np.ndarray, bias: np.ndarray, taps: list[int | None],
+                   first: bool) -> str:
+        """sum_j w[j] . in(taps[j]) + bias, for every window start, as an s-indexed tensor.
+
+        ``taps[j]`` is the input position of tap ``j`` (None: the window's zero padding). Runs of interior
+        taps become one dilated Conv on a slice; edge taps one 1x1 Conv on their concatenation.
+        """
+        c_out = w.shape[2]
+        bias = bias.astype(np.float64).copy()
+        parts: list[str] = []
+        j = 0
+        k = len(taps)
+        while j < k:
+            q = taps[j]
+            if q is None or q in lv.edges:
+                j += 1
+                continue
+            run = j
+            while j < k and taps[j] is not None and taps[j] not in lv.edges:
+                j += 1
+            wr = w[run:j]
+            if first and self.centre:
+                bias += wr[:, 0, :].astype(np.float64).sum(axis=0)
+            src = self.fetch(lv, q, extra=lv.step * (j - run - 1))
+            parts.append(self.node("Conv", [src, self.const(wr.transpose(2, 1, 0))],
+                                   dilations=[lv.step], kernel_shape=[j - run]))
+            self.flops += 2 * wr.size
+        edge_taps = [(jj, taps[jj]) for jj in range(k) if taps[jj] is not None and taps[jj] in lv.edges]
+        if edge_taps:
+            srcs = [lv.edges[q] for _, q in edge_taps]
+            src = srcs[0] if len(srcs) == 1 else self.node("Concat", srcs, axis=1)
+            we = np.concatenate([w[jj] for jj, _ in edge_taps], axis=0)  # (c_in * taps, out)
+            parts.append(self.node("Conv", [src, self.const(we.T[:, :, None])], kernel_shape=[1]))
+            self.flops += 2 * we.size
+        if not parts:
+            raise AssertionError("an output position with no input")
+        total = parts[0] if len(parts) == 1 else self.node("Sum", parts)
+        self.flops += c_out * (len(parts) - 1)
+        return self.node("Add", [total, self.const(bias.astype(np.float32).reshape(1, c_out, 1))])
+
+    def conv(self, lv: _Level, w: np.ndarray, bias: np.ndarray, pads: tuple[int, int], activation: str,
+             first: bool) -> _Level:
+        """A convolution (``w``: kernel, in, out) over ``lv``; Flatten+Dense is one with kernel = positions."""
+        k = w.shape[0]
+        lo, hi = pads
+        n_out = lv.positions + lo + hi - k + 1
+        in_edge = set(lv.edges)
+
+        def taps(p: int) -> list[int | None]:
+            return [q if 0 <= q < lv.positions else None for q in (p + j - lo for j in range(k))]
+
+        edge_out = [p for p in range(n_out) if any(q is None or q in in_edge for q in taps(p))]
+        act = {"relu": "Relu", "sigmoid": "Sigmoid"}.get(activation)
+        # segment-wide tensor: every interior output position reads it
+        name = ""
+        if len(edge_out) < n_out:
+            b = bias.astype(np.float64) + (w[:, 0, :].astype(np.float64).sum(axis=0) if first and self.centre else 0.0)
+            name = self.node("Conv", [lv.name, self.const(w.transpose(2, 1, 0)), self.const(b.astype(np.float32))],
+                             dilations=[lv.step], kernel_shape=[k])
+            self.flops += 2 * w.size
+            name = self.node(act, [name]) if act else name
+        edges = {}
+        for p in edge_out:
+            t = self.conv_terms(lv, w, bias, taps(p), first)
+            edges[p] = self.node(act, [t]) if act else t
+        return _Level(name, w.shape[2], n_out, lv.step, lv.lead + lv.step * lo, lv.shrink + lv.step * (k - 1), edges)
+
+    def pool(self, lv: _Level, size: int) -> _Level:
+        n_out = lv.positions // size
+        name = self.node("MaxPool", [lv.name], kernel_shape=[size], strides=[1], dilations=[lv.step])
+        edges = {}
+        for q in range(n_out):
+            src = list(range(size * q, size * q + size))
+            if any(p in lv.edges for p in src):
+                edges[q] = self.node("Max", [lv.edges[p] if p in lv.edges else self.fetch(lv, p) for p in src])
+        return _Level(name, lv.channels, n_out, lv.step * size, lv.lead, lv.shrink + lv.step * (size - 1), edges)
+
+    def build(self, input_name: str):
+        from onnx import TensorProto, helper, numpy_helper
+
+        net = self.net
+        x = input_name
+        if self.centre:
+            shift = np.zeros((1, net.channels, 1), np.float32)
+            shift[0, 0, 0] = 1.0
+            x = self.node("Sub", [x, self.const(shift)])
+        lv = _Level(x, net.channels, net.window, 1, 0, 0, {})
+        first = True
+        for layer in net.features:
+            if isinstance(layer, Conv):
+                lv = self.conv(lv, layer.w, layer.b, layer.pads, layer.activation, first)
+                first = False
+            else:
+                lv = self.pool(lv, layer.size)
+        n, c = lv.positions, lv.channels
+        for k, d in enumerate(net.dense):
+            w = d.w.reshape(n, c, -1) if k == 0 else d.w[None]
+            lv = self.conv(lv, w, d.b, (0, 0), d.activation, False)
+            n, c = 1, d.w.shape[1]
+        out = lv.edges[0] if 0 in lv.edges else self.fetch(lv, 0)
+        self.nodes.append(helper.make_node("Identity", [out], ["prob"]))
+        graph = helper.make_graph(
+            self.nodes, "flarelight_sliding",
+            [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, net.channels, "L"])],
+            [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 1, "S"])],
+            initializer=[numpy_helper.from_array(v, k) for k, v in self.inits.items()])
+        return _model(graph)
+
+
+def _model(graph):
+    from onnx import checker, helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="flarelight")
+    model.ir_version = 8
+    checker.check_model(model)
+    return model
+
+
+def sliding_graph(net: Network, *, centre: bool = True, input_name: str = "segment"):
+    """The sliding ONNX graph of ``net``: input (1, channels, L >= window) -> (1, 1, L - window + 1).
+
+    Output ``s`` is the probability of the window ``segment[:, s : s + window]``.
+
+    Returns
+    -------
+    (onnx.ModelProto, int)
+        The graph and its cost in FLOPs (2 x multiply-adds) per window start.
+    """
+    b = _SlidingBuilder(net, centre)
+    proto = b.build(input_name)
+    return proto, b.flops
+
+
+# ----------------------------------------------------------------------------- checking
+def check_segments(window: int, channels: int, *, real: Sequence[np.ndarray] = (), seed: int = 0) -> list[np.ndarray]:
+    """Segments (channels, L) to check a sliding graph on: real, realistic, random and adversarial.
+
+    ``real``: normalised flux arrays (or (m, window, channels) real windows, stitched end to end). Two-channel
+    segments are padded at both ends the way the runtime pads a segment (flux 1, flag 0), and some random
+    ones carry zero flags inside too.
+    """
+    from flarelight.runtime.simulate import simulate_lightcurve
+
+    rng = np.random.default_rng(seed)
+    flux: list[np.ndarray] = []
+    for r in real:
+        r = np.asarray(r, np.float64)
+        flux.append(r[..., 0].reshape(-1) if r.ndim == 3 else r.reshape(-1))
+    lc, _ = simulate_lightcurve(n_days=3.0, seed=seed, n_flares=4, n_holes=0, gap_days=(10.0, 10.0))
+    flux.append(lc.flux[:1500] / np.nanmedian(lc.flux))
+    for noise in (1e-4, 1e-3, 1e-2, 5e-2):  # noise around 1 with flare-like spikes
+        x = 1.0 + rng.normal(0, noise, window + 300)
+        for c in rng.integers(0, x.size, 6):
+            x[c:] += rng.uniform(0.005, 0.5) * np.exp(-np.arange(x.size - c) / rng.uniform(1, 20))
+        flux.append(x)
+    half = window // 2
+    flux += [np.ones(window + 40), np.zeros(window + 3), np.r_[np.ones(half + 50), 1.1 * np.ones(window)],
+             np.full(window, 50.0), np.full(window + 1, -3.0), 1.0 + 0.3 * (-1.0) ** np.arange(window + 20),
+             np.r_[np.ones(window), [40.0], np.ones(window)]]
+    out = []
+    for k, f in enumerate(flux):
+        f = f.astype(np.float32)
+        if channels == 1:
+            out.append(f[None])
+            continue
+        flag = np.ones_like(f)
+        if k % 3 == 2:
+            flag[rng.random(f.size) < 0.05] = 0.0
+        lo, hi = half, window - 1 - half
+        seg = np.stack([np.r_[np.ones(lo), f, np.ones(hi)], np.r_[np.zeros(lo), flag, np.zeros(hi)]])
+        out.append(seg.astype(np.float32))
+    return out
+
+
+@dataclass
+class SlidingCheck:
+    """Largest |sliding - reference| probability over the check segments, by reference."""
+
+    n_windows: int
+    vs_windows: float
+    vs_float64: float
+    vs_keras: float | None
+    windows_vs_float64: float
+
+    def worst(self) -> float:
+        return max(v for v in (self.vs_windows, self.vs_float64, self.vs_keras) if v is not None)
+
+    def as_dict(self) -> dict:
+        return {"n_windows": self.n_windows, "vs_windows": self.vs_windows, "vs_float64": self.vs_float64,
+                "vs_keras": self.vs_keras, "windows_vs_float64": self.windows_vs_float64}
+
+
+def check_sliding(net: Network, sliding_proto, window_model, *, keras_model=None,
+                  segments: Sequence[np.ndarray] | None = None) -> SlidingCheck:
+    """Run the sliding graph on check segments and compare every window start with its references.
+
+    Parameters
+    ----------
+    window_model : path or onnx.ModelProto
+        The member's per-window graph.
+    keras_model : keras.Model, optional
+    segments : list of (channels, L) arrays, optional
+        Default :func:`check_segments`.
+    """
+    import onnxruntime as ort
+
+    def session(m):
+        src = str(m) if isinstance(m, (str, os.PathLike)) else m.SerializeToString()
+        return ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+
+    slide, per_window = session(sliding_proto), session(window_model)
+    s_in, w_in = slide.get_inputs()[0].name, per_window.get_inputs()[0].name
+    segments = check_segments(net.window, net.channels) if segments is None else segments
+    got, win, ref, ker = [], [], [], []
+    for seg in segments:
+        seg = np.ascontiguousarray(seg, np.float32)
+        got.append(slide.run(None, {s_in: seg[None]})[0].reshape(-1))
+        windows = np.lib.stride_tricks.sliding_window_view(seg, net.window, axis=1).transpose(1, 2, 0)
+        windows = np.ascontiguousarray(windows)
+        win.append(per_window.run(None, {w_in: windows})[0].reshape(-1))
+        ref.append(reference_probabilities(net, windows))
+        if keras_model is not None:
+            ker.append(np.concatenate([np.asarray(keras_model(windows[a:a + 1024], training=False)).reshape(-1)
+                                       for a in range(0, len(windows), 1024)]))
+    g, w, r = (np.concatenate(v).astype(np.float64) for v in (got, win, ref))
+
+    def dmax(a: np.ndarray, b: np.ndarray) -> float:
+        d = np.abs(a - b)
+        return float("inf") if np.isnan(d).any() else float(d.max())
+
+    return SlidingCheck(n_windows=int(g.size), vs_windows=dmax(g, w), vs_float64=dmax(g, r),
+                        vs_keras=dmax(g, np.concatenate(ker).astype(np.float64)) if ker else None,
+                        windows_vs_float64=dmax(w, r))
+
+
+# ----------------------------------------------------------------------------- writing
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (the sliding graph records its member's)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _no_sliding_reason(meta: ModelMetadata) -> str:
+    pre = meta.preprocessing
+    if pre.normalisation != "median":
+        return (f"normalisation {pre.normalisation!r} rescales each window on its own, so a cadence has a "
+                "different input in every window and no work is shared; it runs per window")
+    return ""
+
+
+def write_sliding(member_path: str | os.PathLike, net: Network | None = None, *, keras_model=None,
+                  real: Sequence[np.ndarray] = (), atol: float = SLIDING_ATOL, centre: bool = True,
+                  strict: bool = False) -> tuple[Path | None, str]:
+    """Build, check and write ``X.sliding.onnx`` beside the member ``X.onnx`` (already written).
+
+    The network comes from ``net`` or ``keras_model``. The graph is checked (:func:`check_sliding`) against
+    the member file, Keras (if given) and float64 on :func:`check_segments` (with ``real`` flux); above
+    ``atol`` it is not written. A stale sliding file beside the member is removed whenever none is written.
+
+    Returns
+    -------
+    (path or None, reason)
+        ``reason`` says why there is no sliding graph ("" when written). Unless ``strict``, an unsupported
+        architecture or a failed check warns (:class:`SlidingNotWrittenWarning`) instead of raising.
+
+    Raises
+    ------
+    SlidingUnsupportedError, SlidingMismatchError
+        Only with ``strict=True``.
+    """
+    import onnxruntime as ort
+
+    member_path = Path(member_path)
+    target = sliding_path(member_path)
+    props = ort.InferenceSession(str(member_path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise ModelFileError(f"{member_path}: no flarelight metadata; write the member with export_onnx first")
+    meta = ModelMetadata.from_json(props[METADATA_KEY], source=str(member_path))
+    reason = _no_sliding_reason(meta)
+    try:
+        if reason:
+            return None, reason
+        if net is None:
+            if keras_model is None:
+                raise ValueError("write_sliding needs net= or keras_model=")
+            net = network_from_keras(keras_model)
+        pre = meta.preprocessing
+        if (net.window, net.channels) != (pre.window, pre.n_channels):
+            raise SlidingUnsupportedError(f"network input ({net.window}, {net.channels}) does not match the "
+                                          f"metadata's ({pre.window}, {pre.n_channels})")
+        proto, flops = sliding_graph(net, centre=centre)
+        check = check_sliding(net, proto, member_path, keras_model=keras_model,
+                              segments=check_segments(net.window, net.channels, real=real))
+        if not check.worst() <= atol:
+            raise SlidingMismatchError(
+                f"{target.name}: sliding graph differs from its references by {check.worst():.3g} > {atol:g} "
+                f"({check.as_dict()}); not written, the member runs per window")
+    except (SlidingUnsupportedError, SlidingMismatchError) as exc:
+        if strict:
+            raise
+        reason = str(exc)
+        warnings.warn(f"{member_path.name}: no sliding graph: {reason}", SlidingNotWrittenWarning, stacklevel=2)
+        return None, reason
+    finally:
+        if reason and target.exists():
+            target.unlink()
+    info = {"format_version": SLIDING_FORMAT, "member_file": member_path.name,
+            "member_sha256": sha256_file(member_path), "window": net.window, "offset": meta.preprocessing.offset,
+            "channels": net.channels, "centred": bool(centre), "flops_per_start": int(flops),
+            "flops_per_window": int(net.flops_per_window()), "check": check.as_dict(), "atol": atol}
+    for key, value in ((METADATA_KEY, props[METADATA_KEY]), (SLIDING_KEY, json.dumps(info, sort_keys=True))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return target, ""
+
+
+def write_network_member(net: Network, path: str | os.PathLike, metadata: ModelMetadata, *,
+                         sliding: bool = True, centre: bool = True) -> Path:
+    """Write ``net`` as a flarelight member ``path`` (per-window graph, no TensorFlow) and its sliding graph.
+
+    For tests and benches: small sliding-ready models built from :class:`Network` weights.
+    """
+    pre = metadata.preprocessing
+    if (net.window, net.channels) != (pre.window, pre.n_channels):
+        raise ModelFileError(f"network input ({net.window}, {net.channels}) does not match the metadata's "
+                             f"({pre.window}, {pre.n_channels})")
+    proto = window_graph(net, metadata.input_name)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, metadata.to_json()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    if sliding:
+        write_sliding(path, net, centre=centre, strict=True)
+    return path
+
+
+__all__ = ["Conv", "Pool", "Dense", "Network", "network_from_keras", "example_network", "reference_probabilities",
+           "window_graph", "sliding_graph", "check_segments", "check_sliding", "SlidingCheck", "write_sliding",
+           "write_network_member", "SLIDING_ATOL", "SlidingUnsupportedError", "SlidingMismatchError",
+           "SlidingNotWrittenWarning"]
