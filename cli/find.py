@@ -1,4 +1,6 @@
-"""``flarelight find``: flare catalogues of light-curve files, printed or written (.ecsv, .fits, .csv)."""
+"""``flarelight find``: flare catalogues of light-curve files, printed or written (.ecsv, .fits, .csv), or
+with ``--out-dir`` a survey run (one catalogue per file, resumable, interruptible; see
+:mod:`flarelight.runtime.bulk`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +15,8 @@ from flarelight.runtime.catalogue import (DEFAULT_MERGE_GAP, DEFAULT_MIN_CADENCE
                                           catalogue_format, write_catalogue)
 from flarelight.runtime.find import find_flares
 
-from .options import (check_output, flux_column_option, load_model, model_option, overwrite_option, quality_option,
-                      threads_option)
+from .options import (check_output, engine_option, flux_column_option, load_model, model_option, overwrite_option,
+                      quality_option, threads_option)
 
 #: meta keys that describe one light curve: columns in a combined table
 _PER_FILE = ("tic", "sector", "file", "cadence_s", "exposure_d", "max_step")
@@ -44,14 +46,22 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=str)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table here (.ecsv, .fits or .csv) instead of printing it.")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Bulk mode: <name>.flares.ecsv per file and run.ecsv here; finished files are skipped (resume).")
-@click.option("--workers", type=int, default=1, show_default=True, help="With --out-dir: parallel worker processes.")
-@click.option("--dask", "dask_address", default=None, help='With --out-dir: a Dask scheduler address, or "local".')
+              help="Bulk mode: <name>.flares.ecsv per file, run.ecsv, flares.fits and stars.ecsv here; FILES may be "
+                   "folders, quoted globs ('**' recurses) and @list.txt; finished files are skipped (resume).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="With --out-dir: worker processes (with --dask local: threads).")
+@click.option("--dask", "dask_address", default=None,
+              help='With --out-dir: a Dask scheduler address (tcp://host:8786), or "local" for an in-process cluster.')
+@click.option("--dask-timeout", type=float, default=10.0, show_default=True,
+              help="With --dask: seconds to wait for the scheduler.")
 @click.option("--probabilities", is_flag=True, help="With --out-dir: also write <name>.prob.npz (time, prob).")
+@click.option("--no-verify-checksum", "verify_checksum", is_flag=True, flag_value=False, default=True,
+              help="Read files whose FITS checksum fails (by default they are refused as corrupted).")
+@click.option("-q", "--quiet", is_flag=True, help="With --out-dir: no progress bar and no summary, errors only.")
 @click.option("--threshold", type=float, default=None,
               help="Probability a cadence must exceed to be a flare candidate (default: the model's recommended one).")
 @click.option("--min-cadences", type=int, default=DEFAULT_MIN_CADENCES, show_default=True,
@@ -62,26 +72,33 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
               help="Drop flares whose ED signal-to-noise is lower.")
 @model_option
 @threads_option
+@engine_option
 @quality_option
 @flux_column_option
 @overwrite_option
-def find(files, output, out_dir, workers, dask_address, probabilities, threshold, min_cadences, merge_gap, min_snr,
-         model_paths, threads, quality_bitmask, flux_column, overwrite):
+@click.pass_context
+def find(ctx, files, output, out_dir, workers, dask_address, dask_timeout, probabilities, verify_checksum, quiet,
+         threshold, min_cadences, merge_gap, min_snr, model_paths, threads, engine, quality_bitmask, flux_column,
+         overwrite):
     """Find flares in FILES (SPOC light-curve FITS): one row per flare.
 
     With several files the rows are combined into one table with a `file` column. A file that
     cannot be read or scored is reported and skipped; the exit status is 1 if any failed. The
     output is written atomically and never replaced without --overwrite.
 
-    With --out-dir each file gets its own catalogue (in parallel with --workers or --dask), and a
-    run table (run.ecsv) records each file's status; running again skips finished files.
+    With --out-dir each file gets its own catalogue (in parallel with --workers or --dask), run.ecsv
+    records each file's status, and flares.fits (every flare) and stars.ecsv (every light curve) are
+    rebuilt at the end. Running again skips finished files. Ctrl-C stops scheduling and finishes the
+    files in flight (a second Ctrl-C abandons them); the exit status is 130 then.
     """
+    params = dict(threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap, min_snr=min_snr)
     if out_dir is not None:
         if output is not None:
             raise click.UsageError("--output and --out-dir are mutually exclusive")
-        _bulk(files, out_dir, workers, dask_address, probabilities, model_paths, threads, overwrite,
-              quality_bitmask=quality_bitmask, flux_column=flux_column, threshold=threshold,
-              min_cadences=min_cadences, merge_gap=merge_gap, min_snr=min_snr)
+        root_quiet = bool(ctx.find_root().params.get("quiet"))
+        _bulk(files, out_dir, workers, dask_address, dask_timeout, probabilities, model_paths, threads, engine,
+              overwrite, quiet or root_quiet, quality_bitmask=quality_bitmask, flux_column=flux_column,
+              verify_checksum=verify_checksum, **params)
         return
     if workers != 1 or dask_address is not None or probabilities:
         raise click.UsageError("--workers, --dask and --probabilities need --out-dir")
@@ -91,14 +108,20 @@ def find(files, output, out_dir, workers, dask_address, probabilities, threshold
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--output") from exc
         check_output(output, overwrite)
-    model = load_model(model_paths, threads)
+    from flarelight.runtime.sweep_inputs import expand_inputs
+
+    try:
+        paths = [Path(f) for f in expand_inputs(files)]
+    except FlarelightError as exc:
+        raise click.ClickException(str(exc)) from None
+    model = load_model(model_paths, threads, engine)
     tables: list[tuple[str, Table]] = []
     failed = 0
-    for f in files:
+    for f in paths:
         try:
-            lc = read_lightcurve(f, quality_bitmask=quality_bitmask, flux_column=flux_column)
-            t = find_flares(lc, model, threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap,
-                            min_snr=min_snr)
+            lc = read_lightcurve(f, quality_bitmask=quality_bitmask, flux_column=flux_column,
+                                 verify_checksum=verify_checksum)
+            t = find_flares(lc, model, **params)
         except FlarelightError as exc:
             failed += 1
             click.echo(f"error: {exc}", err=True)
@@ -106,7 +129,7 @@ def find(files, output, out_dir, workers, dask_address, probabilities, threshold
         tables.append((f.name, t))
         click.echo(f"{f.name}: {len(t)} flare{'s' if len(t) != 1 else ''}", err=True)
     if tables:
-        table = tables[0][1] if len(files) == 1 else combine(tables)
+        table = tables[0][1] if len(paths) == 1 else combine(tables)
         if output is None:
             table.pprint_all()
         else:
@@ -117,24 +140,35 @@ def find(files, output, out_dir, workers, dask_address, probabilities, threshold
         raise SystemExit(1)
 
 
-def _bulk(files: tuple[Path, ...], out_dir: Path, workers: int, dask_address: str | None, probabilities: bool,
-          model_paths: tuple[Path, ...], threads: int | None, overwrite: bool, **kwargs) -> None:
-    """``find --out-dir``: per-file catalogues via :func:`~flarelight.runtime.bulk.process_files`."""
+def _bulk(files: tuple[str, ...], out_dir: Path, workers: int, dask_address: str | None, dask_timeout: float,
+          probabilities: bool, model_paths: tuple[str, ...], threads: int | None, engine: str, overwrite: bool,
+          quiet: bool, **kwargs) -> None:
+    """``find --out-dir``: a survey run via :func:`~flarelight.runtime.bulk.process_files`."""
     import os
 
-    from flarelight.runtime.bulk import process_files
+    from flarelight.runtime.bulk import RunInterrupted, process_files
+
+    from .find_progress import BulkProgress
 
     if workers < 1:
         raise click.BadParameter(f"{workers}: must be >= 1", param_hint="--workers")
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // workers)
-    run = process_files(files, out_dir, model_paths=list(model_paths) or None, workers=workers,
-                        dask_address=dask_address, overwrite=overwrite, write_probabilities=probabilities,
-                        threads_per_worker=threads, **kwargs)
-    for row in run[run["status"] == "error"]:
-        click.echo(f"error: {row['file']}: {row['error_type']}: {row['message']}", err=True)
-    counts = {s: int((run["status"] == s).sum()) for s in ("ok", "skipped", "error")}
-    click.echo(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['error']} error(s) -> {out_dir / 'run.ecsv'}",
-               err=True)
-    if counts["error"]:
+    progress = BulkProgress(quiet=quiet)
+    try:
+        run = process_files(files, out_dir, model=list(model_paths) or None, workers=workers,
+                            dask_address=dask_address, dask_timeout=dask_timeout, overwrite=overwrite,
+                            write_probabilities=probabilities, threads_per_worker=threads, engine=engine,
+                            progress=progress, **kwargs)
+    except RunInterrupted as exc:
+        progress.close()
+        progress.echo(str(exc), error=True)
+        raise SystemExit(130) from None
+    except FlarelightError as exc:  # bad inputs, model or scheduler: one line, no traceback
+        progress.close()
+        raise click.ClickException(str(exc)) from None
+    finally:
+        progress.close()
+    progress.summary(run, out_dir)
+    if (run["status"] == "error").any():
         raise SystemExit(1)

@@ -1,234 +1,238 @@
-"""Bulk processing: flare catalogues of many light-curve files, in parallel and resumable.
+"""Bulk processing: flare catalogues of many light-curve files, in parallel, resumable, interruptible.
 
-Each input ``X.fits`` gives ``<out_dir>/X.flares.ecsv`` (and ``X.prob.npz`` on request); an existing
-catalogue means "done", so an interrupted survey is resumed by running the same call again. A run
-table (one row per input) is returned and merged into ``<out_dir>/run.ecsv``.
+Each input ``X.fits`` gives ``<out_dir>/X.flares.ecsv`` (and ``X.prob.npz`` on request), written
+atomically; an existing catalogue means "done", so a stopped or killed survey is resumed by running the
+same call again. ``run.ecsv`` records what happened to every file; ``flares.fits`` (every flare, with
+its star) and ``stars.ecsv`` (one row per light curve) are rebuilt from the per-file catalogues at the
+end of every run.
+
+The work is split in small modules: inputs and resume (:mod:`.sweep_inputs`), one file
+(:mod:`.sweep_task`), the process pool (:mod:`.sweep_pool`), Dask (:mod:`.sweep_dask`), signals
+(:mod:`.sweep_signals`), the run table (:mod:`.sweep_runtable`) and the combined outputs
+(:mod:`.sweep_combine`).
 """
 from __future__ import annotations
 
-import logging
 import os
-import threading
 import time
-import traceback
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Sequence
 
-import numpy as np
 from astropy.table import Table
 
-from .atomic import atomic_path
-from .errors import FlarelightError, ModelFileError
+from .errors import BulkInputError, ModelFileError
+from .sweep_combine import FLARES, INDEX, STARS, update_index, write_combined
+from .sweep_inputs import check_unique_outputs, expand_inputs, is_done, remove_stale_temporaries
+from .sweep_runtable import RUN_COLUMNS, RUN_TABLE, read_run_table, run_table, write_run_table
+from .sweep_signals import Interrupts, RunInterrupted
+from .sweep_task import DEFAULT_TASK, TaskSettings, load_model, make_row, process_one
 
-log = logging.getLogger(__name__)
+#: seconds between checkpoints of run.ecsv and the combined index during a run
+CHECKPOINT_S = 30.0
 
-RUN_TABLE = "run.ecsv"
-#: columns of the run table and their dtypes
-RUN_COLUMNS = (("file", str), ("status", str), ("n_flares", np.int64), ("error_type", str), ("message", str),
-               ("seconds", np.float64), ("output", str))
-
-#: per-worker-process model cache: one FlareModel per (paths, threads), filled only inside the worker processes
-#: of ProcessPoolExecutor or Dask (never by an in-process run); nothing is shared between processes.
-_MODEL: dict[tuple, Any] = {}
-_MODEL_LOCK = threading.Lock()
+__all__ = ["process_files", "read_run_table", "RunInterrupted", "RUN_TABLE", "RUN_COLUMNS", "FLARES", "STARS",
+           "INDEX"]
 
 
-class Progress(Protocol):
-    def update(self, n: int) -> Any: ...
+def resolve_model(model: str | os.PathLike | Sequence[str | os.PathLike] | None) -> tuple[str, ...]:
+    """Member files of ``model``: None (the shipped default), a shipped model's name, or ONNX files/folders."""
+    from flarelight.models import DEFAULT_MODEL, model_paths, shipped_models
+
+    if model is None:
+        return tuple(str(p) for p in model_paths(DEFAULT_MODEL))
+    items = [model] if isinstance(model, (str, os.PathLike)) else list(model)
+    if len(items) == 1 and not Path(items[0]).exists() and str(items[0]) in shipped_models():
+        return tuple(str(p) for p in model_paths(str(items[0])))
+    missing = [str(p) for p in items if not Path(p).exists()]
+    if missing:  # a bad model fails the call, not every file
+        raise ModelFileError(f"model path(s) not found: {missing} (and not a shipped model: "
+                             f"{', '.join(shipped_models())})")
+    return tuple(str(p) for p in items)
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".fits.gz", ".fits", ".fit", ".fts"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+class _Run:
+    """The bookkeeping of one call: rows as they arrive, progress, checkpoints."""
 
+    def __init__(self, out: Path, files: list[str], previous: Table | None, progress: Any) -> None:
+        self.out = out
+        self.files = files
+        self.previous = previous
+        self.progress = progress
+        self.rows: dict[int, dict] = {}
+        self.last_checkpoint = time.monotonic()
 
-def _get_model(model_paths: Sequence[str] | None, threads: int | None) -> Any:
-    """This process's FlareModel for ``model_paths`` (default: the shipped one), loaded once."""
-    key = (tuple(model_paths) if model_paths else None, threads)
-    with _MODEL_LOCK:
-        if key not in _MODEL:
-            _MODEL[key] = _load_model(model_paths, threads)
-        return _MODEL[key]
+    def call(self, method: str, *args: Any) -> None:
+        fn = getattr(self.progress, method, None)
+        if fn is not None:
+            fn(*args)
 
+    def on_row(self, index: int, row: dict) -> None:
+        self.rows[index] = row
+        self.call("file_done", row)
+        if time.monotonic() - self.last_checkpoint > CHECKPOINT_S:
+            self.checkpoint()
 
-def _init_worker(model_paths: Sequence[str] | None, threads: int | None) -> None:
-    """ProcessPoolExecutor initializer: load the model once per worker process."""
-    _get_model(model_paths, threads)
+    def fresh(self) -> list:
+        return [r["summary"] for r in self.rows.values() if r.get("summary") is not None]
 
+    def ordered(self) -> list[dict]:
+        return [self.rows[i] for i in sorted(self.rows)]
 
-def _record(path: Path, status: str, output: str, t0: float, n_flares: int = -1, exc: BaseException | None = None,
-            ) -> dict:
-    return {"file": str(path), "status": status, "n_flares": n_flares,
-            "error_type": "" if exc is None else type(exc).__name__, "message": "" if exc is None else str(exc),
-            "seconds": time.perf_counter() - t0, "output": output}
-
-
-def _load_model(model_paths: Sequence[str] | None, threads: int | None) -> Any:
-    from .model import FlareModel
-
-    return FlareModel(list(model_paths), threads=threads) if model_paths else FlareModel.default(threads=threads)
-
-
-def _process_one(path: str | os.PathLike, out_dir: str, model_paths: Sequence[str] | None, threads: int | None,
-                 overwrite: bool, write_probabilities: bool, find_kwargs: dict, model: Any = None) -> dict:
-    """Process one file; never raises an Exception: every failure becomes an "error" record.
-
-    ``model``: the FlareModel to use; None in worker processes, which use their per-process cache."""
-    from .catalogue import find_flares, write_catalogue
-
-    t0 = time.perf_counter()
-    path = Path(path)
-    cat = Path(out_dir) / f"{_stem(path)}.flares.ecsv"
-    npz = Path(out_dir) / f"{_stem(path)}.prob.npz"
-    if not overwrite and cat.exists() and (npz.exists() or not write_probabilities):
-        return _record(path, "skipped", cat.name, t0)
-    try:
-        model = model if model is not None else _get_model(model_paths, threads)
-        table, lc, prob = find_flares(path, model, return_prob=True, **find_kwargs)
-        if write_probabilities:
-            with atomic_path(npz) as tmp:
-                np.savez(tmp, time=lc.time, prob=prob)
-        with atomic_path(cat) as tmp:  # the catalogue last: its existence marks the file as done
-            write_catalogue(table, tmp)
-    except (FlarelightError, OSError) as exc:
-        log.warning("%s: %s: %s", path, type(exc).__name__, exc)
-        return _record(path, "error", cat.name, t0, exc=exc)
-    except Exception as exc:  # a bug: recorded so the survey goes on, logged with its traceback
-        log.error("%s: unexpected error\n%s", path, traceback.format_exc())
-        return _record(path, "error", cat.name, t0, exc=exc)
-    return _record(path, "ok", cat.name, t0, n_flares=len(table))
-
-
-def _run_table(rows: list[dict]) -> Table:
-    return Table({name: np.array([r[name] for r in rows], dtype=dtype) for name, dtype in RUN_COLUMNS})
-
-
-def read_run_table(path: str | os.PathLike) -> Table:
-    """Read a ``run.ecsv`` (empty ``error_type``/``message`` as "", not masked as ``Table.read`` gives)."""
-    t = Table.read(path, format="ascii.ecsv")
-    return _run_table([{name: ("" if np.ma.is_masked(row[name]) else row[name]) for name, _ in RUN_COLUMNS}
-                       for row in t])
+    def checkpoint(self) -> None:
+        """Write what is done so far (run.ecsv, the combined index): a killed run loses little."""
+        write_run_table(self.out, self.previous, self.ordered())
+        update_index(self.out, self.fresh())
+        self.last_checkpoint = time.monotonic()
 
 
 def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
+                  model: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
                   model_paths: Sequence[str | os.PathLike] | None = None, workers: int = 1,
-                  dask_address: str | None = None, overwrite: bool = False, write_probabilities: bool = False,
-                  quality_bitmask: str | int = "default", flux_column: str = "pdcsap_flux",
-                  threads_per_worker: int | None = 1, progress: Progress | None = None, **find_kwargs: Any) -> Table:
-    """Find flares in many files: one catalogue per file, in parallel, resumable.
+                  dask_address: str | None = None, dask_timeout: float = 10.0, overwrite: bool = False,
+                  write_probabilities: bool = False, quality_bitmask: str | int = "default",
+                  flux_column: str = "pdcsap_flux", verify_checksum: bool = True,
+                  threads_per_worker: int | None = 1, engine: str = "auto", progress: Any = None,
+                  task: str | None = None, **find_kwargs: Any) -> Table:
+    """Find flares in many files: one catalogue per file, in parallel, resumable, interruptible.
 
     Parameters
     ----------
-    files : iterable of paths
-        Light-curve FITS files. Two inputs with the same name (in different folders) are refused.
+    files : iterable of str or path
+        Light-curve FITS files, folders (searched recursively), glob patterns (``**`` for any depth) and
+        ``@list.txt`` files (one input per line). Two different inputs with the same file name are refused.
     out_dir : path
-        Gets ``<stem>.flares.ecsv`` per input (``<stem>`` = the name without ``.fits``), ``<stem>.prob.npz``
-        (arrays ``time``, ``prob``) with ``write_probabilities``, and ``run.ecsv``. All written atomically.
-    model_paths : sequence of paths, optional
-        ONNX files or folders (default: the shipped ensemble). Loaded once per process, never pickled.
+        Gets ``<stem>.flares.ecsv`` per input (``<stem>``: the name without ``.fits``), ``<stem>.prob.npz``
+        (arrays ``time``, ``prob``) with ``write_probabilities``, ``run.ecsv``, ``flares.fits`` and
+        ``stars.ecsv``. All written atomically.
+    model : str, path or sequence of paths, optional
+        A shipped model's name, or ONNX files or folders (default: the shipped default model). Loaded once
+        per process, never pickled. ``model_paths`` is the older name of this argument.
     workers : int
-        1: in this process. >1: a "spawn" process pool, or with ``dask_address`` the threads of the
-        local Dask cluster.
+        1: in this process. >1: that many worker processes, or with ``dask_address="local"`` the threads of
+        an in-process Dask cluster.
     dask_address : str, optional
-        ``"local"`` (an in-process ``LocalCluster``) or a scheduler address: one task per file.
+        ``"local"`` or a scheduler address (``tcp://host:8786``): one task per file.
+    dask_timeout : float
+        Seconds to wait for the scheduler before a :class:`SchedulerError`.
     overwrite : bool
-        Reprocess files whose outputs exist (otherwise they are "skipped": resume).
-    quality_bitmask, flux_column, **find_kwargs
-        Passed to :func:`~flarelight.runtime.catalogue.find_flares`.
+        Reprocess files whose outputs exist (otherwise they are "skipped" before anything is scheduled).
+    quality_bitmask, flux_column, verify_checksum
+        Passed to :func:`~flarelight.runtime.io.read_lightcurve`.
     threads_per_worker : int, optional
-        onnxruntime threads of each model (None: all cores).
-    progress : object with ``update(n)``, optional
-        Called with 1 after every file.
+        onnxruntime threads of each process's model (None: all cores).
+    engine : str
+        The model's engine ("auto", "sliding", "windows").
+    progress : object, optional
+        Told about the run: ``begin(n_todo, n_skipped)``, ``file_done(row)`` after each file (in the
+        calling thread), ``stopping()`` on a first Ctrl-C; any method may be missing.
+    task : str, optional
+        ``"module:function"`` run per file instead of :func:`~flarelight.runtime.sweep_task.process_one`
+        (same signature and row), for tests and custom pipelines.
+    **find_kwargs
+        Catalogue parameters of :func:`~flarelight.runtime.find.find_flares` (threshold, min_snr, ...).
 
     Returns
     -------
     Table
-        This run's rows, in input order: ``file``, ``status`` (ok / skipped / error), ``n_flares`` (-1 unless
-        ok), ``error_type``, ``message``, ``seconds``, ``output`` (catalogue name in ``out_dir``). ``run.ecsv``
-        gets these rows plus the previous run's rows for other files (keyed by ``output``).
+        This run's rows, in input order: ``file``, ``status`` (ok / skipped / error), ``n_flares`` (-1
+        unless ok), ``error_type``, ``message``, ``warnings`` (raised while processing the file),
+        ``seconds``, ``output`` (catalogue name), ``peak_mb``; meta ``seconds`` (the whole call),
+        ``flares_total`` and ``stars_total`` (rows of flares.fits and stars.ecsv). ``run.ecsv`` gets the rows
+        merged with earlier runs' rows (by output; a skipped file keeps its earlier row).
+
+    Raises
+    ------
+    BulkInputError
+        No inputs, a folder without FITS files, a pattern matching nothing, or two inputs with one name.
+    ModelFileError
+        The model cannot be loaded (before any file is touched).
+    SchedulerError
+        The Dask scheduler cannot be reached.
+    RunInterrupted
+        Ctrl-C or SIGTERM (a ``KeyboardInterrupt``): the first stops scheduling and waits for the files in
+        flight, the second abandons them; either way ``run.ecsv`` holds every file finished, and its
+        ``table`` attribute this run's rows. Run again to resume.
 
     Notes
     -----
-    A file never stops the batch: ``FlarelightError`` and ``OSError`` (bad input) are "error" rows logged
-    at WARNING; any other exception (a bug) is an "error" row too, logged at ERROR with its traceback.
-    Errors write no catalogue, so the next run retries them. A missing model path raises ModelFileError
-    before any file is processed; a worker process that dies gives "error" rows for its files. KeyboardInterrupt is not caught, but the
-    rows finished so far are still written to ``run.ecsv``.
+    Worker processes are spawned: a script that calls this with ``workers > 1`` must do so under
+    ``if __name__ == "__main__":``. A file never stops the batch: unreadable, corrupted or unscorable files are "error" rows (and get no
+    catalogue, so the next run retries them), as are bugs. A worker process that dies costs only its
+    file: it is retried once in a fresh worker, then recorded as a ``WorkerDiedError`` row. Worker
+    processes exit when the main process dies.
     """
-    files = [Path(f) for f in files]
+    t_start = time.perf_counter()
+    files = expand_inputs(files)
+    if not files:
+        raise BulkInputError("no input files given")
+    check_unique_outputs(files)
+    if workers < 1:
+        raise BulkInputError(f"workers={workers}: must be >= 1")
+    settings = TaskSettings(
+        out_dir=str(out_dir), model_paths=resolve_model(model if model is not None else model_paths),
+        threads=threads_per_worker, engine=engine, overwrite=overwrite, write_probabilities=write_probabilities,
+        read={"quality_bitmask": quality_bitmask, "flux_column": flux_column, "verify_checksum": verify_checksum},
+        find=dict(find_kwargs))
+    local_model = load_model(settings)  # a bad model fails here, before any output is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names = [f"{_stem(f)}.flares.ecsv" for f in files]
-    dupes = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []
-    if dupes:
-        raise ValueError(f"several inputs would write the same output: {dupes[:5]}")
     previous = read_run_table(out / RUN_TABLE) if (out / RUN_TABLE).exists() else None
-    paths = [str(p) for p in model_paths] if model_paths else None
-    missing = [p for p in paths or [] if not Path(p).exists()]
-    if missing:  # a bad model fails the call, not every file
-        raise ModelFileError(f"model path(s) not found: {missing}")
-    kwargs = dict(find_kwargs, quality_bitmask=quality_bitmask, flux_column=flux_column)
-    args = (str(out), paths, threads_per_worker, overwrite, write_probabilities, kwargs)
-    rows: dict[int, dict] = {}
+    remove_stale_temporaries(out, files)
 
-    def done(i: int, result: Any) -> None:
-        rows[i] = result
-        if progress is not None:
-            progress.update(1)
+    skipped = [] if overwrite else [i for i, f in enumerate(files) if is_done(f, out, write_probabilities)]
+    skip_set = set(skipped)
+    todo = [i for i in range(len(files)) if i not in skip_set]
+    run = _Run(out, files, previous, progress)
+    for i in skipped:
+        run.rows[i] = make_row(files[i], "skipped", time.perf_counter())
+    run.call("begin", len(todo), len(skipped))
 
-    def failed(i: int, exc: BaseException) -> None:  # the worker itself died (crash, OOM, lost)
-        log.error("%s: worker failed: %s: %s", files[i], type(exc).__name__, exc)
-        done(i, _record(files[i], "error", names[i], time.perf_counter(), exc=exc))
+    todo_files = [files[i] for i in todo]
 
+    def on_row(k: int, row: dict) -> None:
+        run.on_row(todo[k], row)
+
+    interrupts = Interrupts(on_stop=lambda: run.call("stopping"))
     try:
-        if dask_address is not None:
-            _run_dask(files, args, dask_address, workers, done, failed)
-        elif workers > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+        with interrupts:
+            if todo_files and dask_address is not None:
+                from .sweep_dask import run_dask
 
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_init_worker, initargs=(paths, threads_per_worker)) as pool:
-                futures = {pool.submit(_process_one, f, *args): i for i, f in enumerate(files)}
-                for fut in as_completed(futures):
-                    exc = fut.exception()
-                    failed(futures[fut], exc) if exc is not None else done(futures[fut], fut.result())
-        else:  # in this process: a model of this call only, nothing left behind in module state
-            model = _load_model(paths, threads_per_worker)
-            for i, f in enumerate(files):
-                done(i, _process_one(f, *args, model=model))
-    finally:
-        table = _run_table([rows[i] for i in sorted(rows)])
-        merged = table
-        if previous is not None:
-            keep = previous[~np.isin(previous["output"], table["output"])]
-            merged = _run_table([dict(zip(t.colnames, r)) for t in (keep, table) for r in t])
-        with atomic_path(out / RUN_TABLE) as tmp:
-            merged.write(tmp, format="ascii.ecsv")
+                del local_model
+                run_dask(todo_files, settings, dask_address, workers, dask_timeout, on_row, interrupts,
+                         task or DEFAULT_TASK)
+            elif todo_files and workers > 1:
+                from .sweep_pool import WorkerPool
+
+                del local_model
+                WorkerPool(todo_files, settings, workers, on_row, interrupts, task or DEFAULT_TASK).run()
+            else:
+                from .sweep_task import resolve_task
+
+                fn = resolve_task(task) if task else process_one
+                for k, f in enumerate(todo_files):
+                    if interrupts.stop:
+                        break
+                    on_row(k, fn(f, settings, local_model))
+    except RunInterrupted:
+        run.checkpoint()
+        raise RunInterrupted(_stopped_message(run, len(todo), forced=True), run_table(run.ordered()),
+                             forced=True) from None
+    except BaseException:
+        run.checkpoint()  # whatever went wrong, what is done stays recorded
+        raise
+    if interrupts.stop:
+        run.checkpoint()
+        raise RunInterrupted(_stopped_message(run, len(todo), forced=False), run_table(run.ordered()))
+    write_run_table(out, previous, run.ordered())
+    flares, stars = write_combined(out, run.fresh())
+    table = run_table(run.ordered())
+    table.meta.update(seconds=time.perf_counter() - t_start, flares_total=len(flares), stars_total=len(stars))
     return table
 
 
-def _run_dask(files: list[Path], args: tuple, address: str, workers: int, done: Any, failed: Any) -> None:
-    """One task per file on a Dask cluster; each worker process caches its own model."""
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:
-        raise ImportError("dask_address needs dask.distributed: pip install flarelight[dask]") from exc
-    cluster = (LocalCluster(processes=False, n_workers=1, threads_per_worker=max(1, workers), dashboard_address=":0")
-               if address == "local" else None)
-    try:
-        with Client(cluster if cluster is not None else address) as client:
-            futures = client.map(_process_one, [str(f) for f in files], *[[a] * len(files) for a in args], pure=False)
-            index = {fut.key: i for i, fut in enumerate(futures)}
-            for fut in as_completed(futures):
-                i = index[fut.key]
-                if fut.status == "error":
-                    failed(i, fut.exception())
-                else:
-                    done(i, fut.result())
-    finally:
-        if cluster is not None:
-            cluster.close()
+def _stopped_message(run: _Run, n_todo: int, forced: bool) -> str:
+    done = sum(r["status"] != "skipped" for r in run.rows.values())
+    how = "files in flight abandoned" if forced else "files in flight finished"
+    return (f"stopped: {done} of {n_todo} file(s) processed ({how}); {run.out / RUN_TABLE} lists them. "
+            f"Run the same command again to resume ({FLARES} and {STARS} are rebuilt when a run completes)")

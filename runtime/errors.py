@@ -14,6 +14,10 @@ class LightCurveReadError(FlarelightError, OSError):
     """A file could not be read as a light curve (missing, truncated, corrupted, not a light curve)."""
 
 
+class CorruptFileError(LightCurveReadError):
+    """A file that parses but is damaged: a failing FITS checksum, or impossible values (e.g. zeroed TIME)."""
+
+
 class MissingColumnError(LightCurveReadError, KeyError):
     """A light-curve table lacks a column flarelight needs."""
 
@@ -49,9 +53,22 @@ class ModelFileError(FlarelightError):
     """An ONNX model file is missing, unreadable, or not a flarelight model."""
 
 
+class BulkInputError(FlarelightError, ValueError):
+    """The inputs of a bulk run cannot be processed as given (no files, two inputs with one output name)."""
+
+
+class SchedulerError(FlarelightError, OSError):
+    """A Dask scheduler could not be reached (or dask.distributed is missing)."""
+
+
+class WorkerDiedError(FlarelightError):
+    """A bulk worker process died while processing a file (recorded in the run table, never raised)."""
+
+
 __all__ = [
     "FlarelightError",
     "LightCurveReadError",
+    "CorruptFileError",
     "MissingColumnError",
     "InvalidLightCurveError",
     "AllNaNError",
@@ -60,4 +77,7 @@ __all__ = [
     "DuplicateTimeError",
     "NonPositiveMedianError",
     "ModelFileError",
+    "BulkInputError",
+    "SchedulerError",
+    "WorkerDiedError",
 ]

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import (AllNaNError, DuplicateTimeError, InvalidLightCurveError, LightCurveReadError,
+from .checksum import checksum_problem
+from .errors import (AllNaNError, CorruptFileError, DuplicateTimeError, InvalidLightCurveError, LightCurveReadError,
                      MissingColumnError, UnsortedTimeError)
 from .quality import quality_mask, resolve_bitmask
 
@@ -35,6 +36,9 @@ class LightCurveData:
     meta : dict
         ``tic``, ``sector``, ``camera``, ``ccd``, ``cadence_s``, ``path``, ``flux_column``, ``quality_bitmask``
         where known.
+    aux : dict
+        Extra per-cadence float64 columns of a file (:data:`AUX_COLUMNS` present in it, lower-case names), every
+        row; the catalogue's vetting compares SAP flux and centroids with the flux.
     """
 
     time: np.ndarray
@@ -43,6 +47,7 @@ class LightCurveData:
     quality: np.ndarray | None = None
     bad: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    aux: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.time.size)
@@ -82,6 +87,51 @@ def _float_array(name: str, a: Any, where: str) -> np.ndarray:
     return np.array(arr, dtype=np.float64)  # copy, native byte order
 
 
+#: float32 time is refused when its resolution at the largest |time| exceeds this fraction of the median step
+FLOAT32_TOLERANCE = 0.01
+
+
+def _source_dtype(a: Any) -> np.dtype | None:
+    """The dtype of an array-like as given (before any conversion to float64), or None if unknown."""
+    a = getattr(a, "unmasked", a)
+    a = getattr(a, "value", a)
+    dtype = getattr(a, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else None
+
+
+def _check_time_precision(t: np.ndarray, steps: np.ndarray, dtype: np.dtype | None, where: str) -> None:
+    """Refuse time stamps held in float32 (or float64 values that went through float32) when float32's
+    resolution at their magnitude is a sizeable fraction of the cadence.
+
+    TESS times near 1,500 d in float32 are rounded to 1.2e-4 d (10.5 s): steps become uneven, segments
+    break at random, every ED and exposure is biased; full BJD (2.46e6 d) rounds to 0.25 d, so cadences
+    collide. ``t``: the finite times; ``steps``: their differences.
+    """
+    if t.size < 3:
+        return
+    held = dtype is not None and dtype.kind == "f" and dtype.itemsize < 8
+    if not held and not bool(np.all(t.astype(np.float32) == t)):
+        return  # float64 that never went through float32 (almost surely, when not every value is a float32)
+    top = float(np.max(np.abs(t)))
+    resolution = float(np.spacing(np.float32(top)))
+    positive = steps[steps > 0]
+    median = float(np.median(positive)) if positive.size else 0.0
+    collide = int(np.count_nonzero(steps == 0))
+    if median == 0 or resolution <= FLOAT32_TOLERANCE * median:
+        return  # float32 resolves the cadence: repeated stamps, if any, are real duplicates
+    regular = steps[(steps > 0.5 * median) & (steps < 1.5 * median)]
+    if collide == 0 and not held and np.unique(regular).size <= 1:
+        return  # an exact float64 grid that happens to be float32-representable: nothing was rounded
+    held = f"held in {dtype}" if held else "rounded to float32 precision (every value is exactly a float32)"
+    what = (f"{collide} time stamps collide" if collide else
+            f"that is {resolution / median:.0%} of the median step of {median * 86400.0:.4g} s, so steps become "
+            "uneven, gaps appear or vanish, and every equivalent duration and exposure is biased")
+    raise InvalidLightCurveError(
+        f"{where}: time is {held}: near |t| = {top:.6g} d float32 resolves only {resolution:.3g} d "
+        f"({resolution * 86400.0:.3g} s); {what}. Pass time as float64, as stored in the file (do not cast it "
+        "to float32, e.g. via a float32 table or array)")
+
+
 def from_arrays(time: Any, flux: Any, flux_err: Any = None, quality: Any = None,
                 quality_bitmask: str | int = "default", meta: dict | None = None) -> LightCurveData:
     """Build a :class:`LightCurveData` from arrays, validating them.
@@ -101,6 +151,9 @@ def from_arrays(time: Any, flux: Any, flux_err: Any = None, quality: Any = None,
     ------
     InvalidLightCurveError
         Wrong dtype or shape, or mismatched lengths.
+    InvalidLightCurveError
+        Time held in float32 (or rounded to it) where float32 cannot resolve the cadence
+        (see :data:`FLOAT32_TOLERANCE`).
     UnsortedTimeError, DuplicateTimeError
         Finite time stamps that are not strictly increasing.
     AllNaNError
@@ -108,6 +161,7 @@ def from_arrays(time: Any, flux: Any, flux_err: Any = None, quality: Any = None,
     """
     meta = dict(meta or {})
     where = meta.get("path") or "arrays"
+    time_dtype = _source_dtype(time)
     t = _float_array("time", time, where)
     f = _float_array("flux", flux, where)
     if f.size != t.size:
@@ -127,6 +181,7 @@ def from_arrays(time: Any, flux: Any, flux_err: Any = None, quality: Any = None,
         q = qa.astype(np.int64)
     finite_t = np.isfinite(t)
     steps = np.diff(t[finite_t])
+    _check_time_precision(t[finite_t], steps, time_dtype, where)
     if np.any(steps < 0):
         i = int(np.flatnonzero(steps < 0)[0])
         raise UnsortedTimeError(
@@ -182,32 +237,92 @@ def _meta_from_header(h: Any) -> dict:
     return meta
 
 
+def _column_names(hdu: Any) -> dict[str, str]:
+    """Upper-case name -> name of a table HDU's columns (a corrupted TTYPE can leave a name None)."""
+    return {c.upper(): c for c in hdu.columns.names if isinstance(c, str)}
+
+
 def _find_lightcurve_hdu(hdul: Any, where: str) -> Any:
     from astropy.io import fits
 
     if "LIGHTCURVE" in hdul:
         return hdul["LIGHTCURVE"]
     for hdu in hdul[1:]:
-        if isinstance(hdu, fits.BinTableHDU) and "TIME" in [c.upper() for c in hdu.columns.names]:
+        if isinstance(hdu, fits.BinTableHDU) and "TIME" in _column_names(hdu):
             return hdu
     raise LightCurveReadError(
         f"{where}: not a light-curve file (no LIGHTCURVE extension or binary table with a TIME column; "
         f"HDUs: {[h.name for h in hdul]}); give a SPOC/TESS-SPOC *_lc.fits file")
 
 
+def _file_bytes(path: Path) -> np.ndarray:
+    """The file's bytes as uint8 (gzip-compressed files decompressed): what the HDU offsets refer to."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if gz:
+        import gzip
+
+        with gzip.open(path, "rb") as fh:
+            return np.frombuffer(fh.read(), dtype=np.uint8)
+    return np.fromfile(path, dtype=np.uint8)
+
+
+def _check_hdus(hdul: Any, path: Path, where: str, verify_checksum: bool) -> None:
+    """Refuse truncated files, and (with ``verify_checksum``) HDUs whose CHECKSUM/DATASUM fails."""
+    raw = _file_bytes(path)
+    size = raw.size
+    for i in range(len(hdul)):
+        info = hdul.fileinfo(i)
+        end = info["datLoc"] + info["datSpan"]
+        if end > size:
+            raise LightCurveReadError(f"{where}: truncated: HDU {i} needs {end} bytes, the file has {size}; "
+                                      "download it again")
+        if verify_checksum:
+            problem = checksum_problem(raw, hdul[i].header, info["hdrLoc"], info["datLoc"], end)
+            if problem:
+                raise CorruptFileError(
+                    f"{where}: HDU {i} ({hdul[i].name or 'PRIMARY'}): {problem}: the file is corrupted; "
+                    "download it again (verify_checksum=False / --no-verify-checksum reads it anyway)")
+
+
+def _check_file_times(time: Any, where: str) -> None:
+    """A light-curve file's finite TIME must increase; anything else means the file is damaged."""
+    t = np.asarray(time, dtype=np.float64)
+    t = t[np.isfinite(t)]
+    steps = np.diff(t)
+    if not np.any(steps <= 0):
+        return
+    i = int(np.flatnonzero(steps <= 0)[0])
+    zeros = int(np.count_nonzero(t == 0.0))
+    what = f"{zeros} of its {t.size} finite TIME values are exactly 0" if zeros else \
+        f"TIME goes from {t[i]!r} to {t[i + 1]!r} at finite cadence {i}"
+    raise CorruptFileError(
+        f"{where}: looks corrupted: {what}, and a light-curve file's TIME always increases; download it again "
+        "(if you wrote this file yourself, sort its rows by TIME and remove repeated cadences)")
+
+
+#: columns read into ``LightCurveData.aux`` when a file has them (for vetting)
+AUX_COLUMNS = ("SAP_FLUX", "MOM_CENTR1", "MOM_CENTR2")
+
+
 def read_lightcurve(path: str | os.PathLike, quality_bitmask: str | int = "default",
-                    flux_column: str = "pdcsap_flux") -> LightCurveData:
+                    flux_column: str = "pdcsap_flux", *, verify_checksum: bool = True) -> LightCurveData:
     """Read a SPOC or TESS-SPOC light-curve FITS file (or a lightkurve-written one).
 
     Parameters
     ----------
     path : str or path-like
+        A FITS file (gzip-compressed is fine).
     quality_bitmask : str or int
         Cadences whose QUALITY matches are marked bad: "none", "default", "hard", "hardest" (lightkurve's
         bits), "any" (QUALITY != 0) or an int.
     flux_column : str
         Flux column, case-insensitive: "pdcsap_flux" (default), "sap_flux", or "flux" for custom-aperture
         files. Its uncertainty is ``<flux_column>_err`` when present.
+    verify_checksum : bool
+        Check every HDU that carries a ``CHECKSUM`` (or ``DATASUM``) card (default True; a few ms per file).
+        SPOC products carry ``CHECKSUM`` without ``DATASUM``; the ones'-complement sums are computed here
+        (:mod:`flarelight.runtime.checksum`), not by astropy, which warns on every such file.
 
     Returns
     -------
@@ -217,13 +332,16 @@ def read_lightcurve(path: str | os.PathLike, quality_bitmask: str | int = "defau
     Raises
     ------
     LightCurveReadError
-        Missing, truncated or corrupted file, or not a light curve.
+        Missing, truncated or unparsable file, or not a light curve.
+    CorruptFileError
+        A checksum that fails, or TIME values that do not increase (e.g. zeroed): the file is damaged.
     MissingColumnError
         No TIME or no ``flux_column`` column.
     InvalidLightCurveError
         See :func:`from_arrays`.
     """
     from astropy.io import fits
+    from astropy.io.fits.verify import VerifyError
 
     path = Path(path)
     where = str(path)
@@ -235,14 +353,9 @@ def read_lightcurve(path: str | os.PathLike, quality_bitmask: str | int = "defau
         raise LightCurveReadError(f"{where}: {size} bytes is too small for a FITS file (truncated or empty)")
     try:
         with fits.open(path, memmap=True, lazy_load_hdus=False) as hdul:
-            for i in range(len(hdul)):
-                info = hdul.fileinfo(i)
-                if info["datLoc"] + info["datSpan"] > size:
-                    raise LightCurveReadError(
-                        f"{where}: truncated: HDU {i} needs {info['datLoc'] + info['datSpan']} bytes, "
-                        f"the file has {size}; download it again")
+            _check_hdus(hdul, path, where, verify_checksum)
             hdu = _find_lightcurve_hdu(hdul, where)
-            names = {c.upper(): c for c in hdu.columns.names}
+            names = _column_names(hdu)
             col = flux_column.upper()
             if "TIME" not in names:
                 raise MissingColumnError(f"{where}: no TIME column (columns: {sorted(names)})")
@@ -260,25 +373,31 @@ def read_lightcurve(path: str | os.PathLike, quality_bitmask: str | int = "defau
             if timedel:
                 meta["cadence_s"] = float(timedel) * 86400.0
             meta.update(path=str(path), flux_column=col.lower(), origin=str(hdul[0].header.get("ORIGIN", "")))
-            return from_arrays(time, flux, err, qual, quality_bitmask=quality_bitmask, meta=meta)
+            if _source_dtype(time) is None or _source_dtype(time).itemsize >= 8:
+                _check_file_times(time, where)  # (float32 TIME gets from_arrays' own message)
+            lc = from_arrays(time, flux, err, qual, quality_bitmask=quality_bitmask, meta=meta)
+            lc.aux = {c.lower(): np.array(data[names[c]], dtype=np.float64) for c in AUX_COLUMNS if c in names}
+            return lc
     except (LightCurveReadError, InvalidLightCurveError):
         raise
-    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError, VerifyError) as exc:
         raise LightCurveReadError(f"{where}: cannot be read as FITS ({type(exc).__name__}: {exc}); "
-                                  "the file may be corrupted: download it again") from exc
+                                  "the file looks corrupted: download it again") from exc
 
 
 def as_lightcurve(source: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,
-                  quality_bitmask: str | int = "default", flux_column: str = "pdcsap_flux") -> LightCurveData:
+                  quality_bitmask: str | int = "default", flux_column: str = "pdcsap_flux",
+                  verify_checksum: bool = True) -> LightCurveData:
     """Coerce any supported input into a :class:`LightCurveData`.
 
-    ``source`` is a FITS path, a :class:`LightCurveData`, a lightkurve ``LightCurve``, or a time array
-    (then ``flux`` is required).
+    ``source`` is a FITS path (read with :func:`read_lightcurve`), a :class:`LightCurveData`, a lightkurve
+    ``LightCurve``, or a time array (then ``flux`` is required).
     """
     if isinstance(source, LightCurveData):
         return source
     if isinstance(source, (str, os.PathLike)):
-        return read_lightcurve(source, quality_bitmask=quality_bitmask, flux_column=flux_column)
+        return read_lightcurve(source, quality_bitmask=quality_bitmask, flux_column=flux_column,
+                               verify_checksum=verify_checksum)
     if flux is None:
         if hasattr(source, "time") and hasattr(source, "flux"):
             return from_lightkurve(source, quality_bitmask=quality_bitmask)

@@ -1,163 +1,202 @@
-"""Bulk processing (flarelight.runtime.bulk, `flarelight find --out-dir`): real TESS files plus broken ones."""
+"""Bulk processing (flarelight.runtime.bulk): a 40-file batch of real, simulated and broken files with the
+process pool and an in-process Dask cluster against a plain per-file reference; resume, inputs, the
+combined catalogue and star table, per-file warnings, dead workers, quiet Dask.
+
+The model is the fast hand-built "peak" model of bulk_helpers (a real file takes milliseconds, not
+seconds); the plumbing under test is the same for every model. Signals: tests/test_signals.py."""
 from __future__ import annotations
 
+import logging
+import math
 import os
 import shutil
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from astropy.table import Table
-from click.testing import CliRunner
 
-from flarelight.runtime import FlareModel, ModelFileError, find_flares, read_catalogue
-from flarelight.runtime.bulk import RUN_TABLE, process_files, read_run_table
+from flarelight.runtime import FlarelightError, read_catalogue, read_lightcurve
+from flarelight.runtime.bulk import FLARES, INDEX, RUN_TABLE, STARS, process_files, read_run_table, resolve_model
+from flarelight.runtime.errors import BulkInputError, ModelFileError, SchedulerError
+from flarelight.runtime.find import find_flares
+from flarelight.runtime.model import FlareModel
+from flarelight.runtime.sweep_inputs import expand_inputs
 
+from bulk_helpers import EXPECTED_ERRORS, broken_files, peak_model, write_spoc_like
 from conftest import PARITY_FILES
 
-REAL = PARITY_FILES[1:]  # an EB with a flare (S1, 2 min) and a quiet star (S10)
+pytest.importorskip("onnx")  # builds the peak model
 pytestmark = pytest.mark.filterwarnings("ignore:File may have been truncated")
+REAL = PARITY_FILES[1:]  # an EB with a flare (S1) and a quiet star (S10)
 OLD = 1_000_000_000  # an mtime (2001) set on outputs to see whether they were rewritten
+#: bulk adds these to each catalogue's meta (what a stars.ecsv row needs)
+BULK_META = ("camera", "ccd", "n_cadences", "n_used", "observing_d", "source")
 
 
-def cat_path(out: Path, f: Path) -> Path:
-    return out / f.name.replace(".fits", ".flares.ecsv")
-
-
-def assert_tables_equal(a: Table, b: Table) -> None:
+def assert_tables_equal(a: Table, b: Table, skip_meta: tuple = ()) -> None:
     assert a.colnames == b.colnames
     for name in a.colnames:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
         assert a[name].unit == b[name].unit, name
-    assert dict(a.meta) == dict(b.meta)
+    strip = lambda m: {k: v for k, v in m.items() if k not in skip_meta}  # noqa: E731
+    assert strip(dict(a.meta)) == strip(dict(b.meta))
 
 
 def run_rows(t: Table) -> list[tuple]:
-    """A run table without its timings, row by row."""
-    return [tuple(r[c] for c in t.colnames if c != "seconds") for r in t]
+    """A run table without its timings and memory, row by row."""
+    return [tuple(r[c] for c in t.colnames if c not in ("seconds", "peak_mb")) for r in t]
+
+
+# ----------------------------------------------------------------------------- the 40-file batch
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    return peak_model(tmp_path_factory.mktemp("model") / "peak.onnx")
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> list[Path]:
-    """Two real light curves, a truncated copy of one and a text file named .fits."""
-    d = tmp_path_factory.mktemp("inputs")
-    truncated = d / "truncated_lc.fits"
-    truncated.write_bytes(REAL[0].read_bytes()[: 2880 * 20])
-    fake = d / "fake_lc.fits"
-    fake.write_text("SIMPLE  = this is not a FITS file\n" * 200)
-    return [*REAL, truncated, fake]
+def model(model_file) -> FlareModel:
+    return FlareModel(model_file, threads=1)
 
 
 @pytest.fixture(scope="module")
-def first(inputs, tmp_path_factory) -> tuple[Path, Table]:
-    """One in-process run (with probabilities) into a fresh folder."""
-    out = tmp_path_factory.mktemp("first")
-    return out, process_files(inputs, out, write_probabilities=True, threads_per_worker=2)
+def batch(tmp_path_factory) -> dict[str, Path]:
+    """40 inputs in nested folders: 2 real, 29 simulated, 9 broken (name -> path); the kind of a broken
+    file is in its name."""
+    d = tmp_path_factory.mktemp("batch")
+    (d / "sub" / "deeper").mkdir(parents=True)
+    files: dict[str, Path] = {}
+    for f in REAL:
+        files[f.name] = Path(shutil.copy(f, d / f.name))
+    for i in range(29):
+        where = d if i < 10 else d / "sub" if i < 20 else d / "sub" / "deeper"
+        p = write_spoc_like(where / f"sim{i:02d}_lc.fits", i)
+        files[p.name] = p
+    for kind, p in broken_files(d, files["sim00_lc.fits"]).items():
+        files[p.name] = p
+    zeroed = d / "zerotime_lc.fits"
+    shutil.copy(files["sim01_lc.fits"], zeroed)
+    with fits.open(zeroed, mode="update") as h:  # TIME zeroed, checksum cards removed (so TIME is what fails)
+        h[1].data["TIME"][500:] = 0.0
+        for hdu in h:
+            for key in ("CHECKSUM", "DATASUM"):
+                hdu.header.remove(key, ignore_missing=True)
+    files[zeroed.name] = zeroed
+    files["short_lc.fits"] = write_spoc_like(d / "short_lc.fits", 40, n_days=0.25, n_flares=0, n_holes=0)  # fewer cadences than a window
+    f32 = d / "float32time_lc.fits"
+    with fits.open(files["sim02_lc.fits"]) as h:
+        cols = [fits.Column(name="TIME", format="E", array=h[1].data["TIME"].astype(np.float32))]
+        cols += [c for c in h[1].columns if c.name != "TIME"]
+        fits.HDUList([fits.PrimaryHDU(header=h[0].header),
+                      fits.BinTableHDU.from_columns(cols, header=h[1].header)]).writeto(f32, checksum=True)
+    files[f32.name] = f32
+    assert len(files) == 40
+    return files
 
 
-@pytest.fixture
-def copy(first, tmp_path) -> Path:
-    """A copy of the first run's folder, its outputs aged to OLD."""
-    out = tmp_path / "out"
-    shutil.copytree(first[0], out)
-    for p in out.iterdir():
-        os.utime(p, (OLD, OLD))
+EXPECTED = {**{f"{k}": v for k, v in {
+    "corrupted_lc.fits": "LightCurveReadError", "truncated_lc.fits": "LightCurveReadError",
+    "image_notlc.fits": "LightCurveReadError", "empty_lc.fits": "LightCurveReadError",
+    "bitflip_lc.fits": "CorruptFileError", "text_lc.fits": "LightCurveReadError",
+    "zerotime_lc.fits": "CorruptFileError", "short_lc.fits": "TooShortError",
+    "float32time_lc.fits": "InvalidLightCurveError"}.items()}}
+assert set(EXPECTED.values()) >= set(EXPECTED_ERRORS.values())
+
+
+@pytest.fixture(scope="module")
+def reference(batch, model) -> dict[str, object]:
+    """The plain path, file by file in this process: name -> (table, lc, scored) or the exception."""
+    out = {}
+    for name, path in batch.items():
+        try:
+            lc = read_lightcurve(path)
+            scored = model.score(lc)
+            out[name] = (find_flares(scored), lc, scored)
+        except FlarelightError as exc:
+            out[name] = exc
     return out
 
 
-def test_outputs_match_find_flares(inputs, first):
-    out, run = first
-    assert list(run["status"]) == ["ok", "ok", "error", "error"]
-    assert list(run["file"]) == [str(f) for f in inputs]
-    model = FlareModel.default(threads=2)
-    for f, row in zip(REAL, run[:2]):
-        direct, lc, prob = find_flares(f, model, return_prob=True)
-        written = read_catalogue(cat_path(out, f))
-        assert_tables_equal(written, direct)
-        assert row["n_flares"] == len(direct) and row["output"] == cat_path(out, f).name
-        with np.load(out / f.name.replace(".fits", ".prob.npz")) as npz:
-            np.testing.assert_array_equal(npz["time"], lc.time)
-            np.testing.assert_array_equal(npz["prob"], prob)
-    assert sum(run["n_flares"][:2]) > 0  # the comparison is not between empty tables
+def test_reference_outcomes_are_the_expected_ones(reference):
+    errors = {name: type(r).__name__ for name, r in reference.items() if isinstance(r, Exception)}
+    assert errors == EXPECTED
+    assert "looks corrupted" in str(reference["zerotime_lc.fits"])
+    assert "float32" in str(reference["float32time_lc.fits"])
+    assert sum(len(r[0]) for r in reference.values() if isinstance(r, tuple)) > 30  # flares to compare
 
 
-def test_bad_files_are_error_rows(inputs, first):
-    out, run = first
-    for row in run[2:]:
-        assert row["status"] == "error" and row["error_type"] == "LightCurveReadError"
-        assert Path(row["file"]).name in row["message"]
-        assert row["n_flares"] == -1
-        assert not (out / row["output"]).exists()
-    assert not list(out.glob(".*part*"))  # no temporary files left behind
+def check_batch_run(out: Path, run: Table, batch: dict[str, Path], reference: dict) -> None:
+    """Every outcome, every catalogue, flares.fits and stars.ecsv against the per-file reference."""
+    by_name = {Path(r["file"]).name: r for r in run}
+    assert set(by_name) == set(batch) and len(run) == 40
+    for name, ref in reference.items():
+        row = by_name[name]
+        if isinstance(ref, Exception):
+            assert (row["status"], row["error_type"], row["n_flares"]) == ("error", type(ref).__name__, -1), name
+            assert row["message"] and not (out / row["output"]).exists()
+            continue
+        table, lc, scored = ref
+        assert row["status"] == "ok" and row["n_flares"] == len(table), name
+        assert_tables_equal(read_catalogue(out / row["output"]), table, skip_meta=BULK_META)
+    assert not list(out.glob(".*part*"))  # no temporaries left behind
+    saved = read_run_table(out / RUN_TABLE)
+    assert run_rows(saved) == sorted(run_rows(run), key=lambda r: r[-1])  # run.ecsv: by output name
+
+    ok = sorted(name for name, r in reference.items() if isinstance(r, tuple))
+    flares = read_catalogue(out / FLARES)
+    assert flares.colnames[:6] == ["file", "tic", "sector", "camera", "ccd", "cadence_s"]
+    expected_files = [n for n in ok for _ in range(len(reference[n][0]))]
+    assert list(flares["file"]) == expected_files
+    for name in ok:
+        table, lc, _ = reference[name]
+        rows = flares[flares["file"] == name]
+        for c in table.colnames:
+            np.testing.assert_array_equal(rows[c], table[c], err_msg=f"{name} {c}")
+        assert set(rows["tic"]) <= {lc.meta["tic"]} and set(rows["camera"]) <= {lc.meta["camera"]}
+    assert flares.meta["n_flares"] == len(flares) == sum(len(reference[n][0]) for n in ok)
+
+    stars = Table.read(out / STARS, format="ascii.ecsv")
+    assert list(stars["file"]) == ok
+    for s in stars:
+        table, lc, scored = reference[s["file"]]
+        t = lc.time[np.isfinite(lc.time)]
+        assert (s["tic"], s["sector"], s["camera"], s["ccd"]) == (lc.meta["tic"], lc.meta["sector"],
+                                                                  lc.meta["camera"], lc.meta["ccd"])
+        assert s["n_cadences"] == len(lc) and s["n_used"] == scored.prepared.kept.size
+        assert s["observing_d"] == pytest.approx(t[-1] - t[0], abs=1e-9)
+        assert s["frac_masked"] == pytest.approx(1 - scored.prepared.kept.size / len(lc))
+        assert s["n_flares"] == len(table) and s["exposure_d"] == table.meta["exposure_d"]
+        assert s["flares_per_day"] == pytest.approx(len(table) / table.meta["exposure_d"])
+    assert stars["frac_masked"].max() > 0.05  # the real files: the comparison is not between zeros
 
 
-def test_second_run_skips_and_leaves_outputs(inputs, copy):
-    run = process_files(inputs, copy, write_probabilities=True)
-    assert list(run["status"]) == ["skipped", "skipped", "error", "error"]  # errors are retried
-    assert all(p.stat().st_mtime == OLD for p in copy.iterdir() if p.name != RUN_TABLE)
-    # without probabilities written before, asking for them now reprocesses
-    for p in copy.glob("*.npz"):
-        p.unlink()
-    assert list(process_files(REAL[:1], copy, write_probabilities=True)["status"]) == ["ok"]
+@pytest.fixture(scope="module")
+def pool_run(batch, model_file, tmp_path_factory) -> tuple[Path, Table]:
+    out = tmp_path_factory.mktemp("pool")
+    return out, process_files([batch["sim00_lc.fits"].parent], out, model=model_file, workers=2)
 
 
-def test_overwrite_reprocesses(first, copy):
-    run = process_files(REAL[:1], copy, overwrite=True)
-    assert list(run["status"]) == ["ok"]
-    assert cat_path(copy, REAL[0]).stat().st_mtime != OLD
-    assert_tables_equal(read_catalogue(cat_path(copy, REAL[0])), read_catalogue(cat_path(first[0], REAL[0])))
+def test_batch_with_the_pool(pool_run, batch, reference):
+    check_batch_run(*pool_run, batch, reference)
 
 
-def test_run_table_round_trips_and_merges(inputs, first, copy):
-    saved = read_run_table(first[0] / RUN_TABLE)
-    assert run_rows(saved) == run_rows(first[1])
-    cat_path(copy, REAL[1]).unlink()
-    run = process_files([REAL[1], inputs[3]], copy)  # one re-processed file, one error again
-    merged = read_run_table(copy / RUN_TABLE)
-    assert len(merged) == 4 and len(set(merged["output"])) == 4
-    by_file = {r["file"]: r for r in merged}
-    assert by_file[str(REAL[0])]["status"] == "ok"  # kept from the first run
-    assert by_file[str(inputs[2])]["error_type"] == "LightCurveReadError"  # kept
-    assert by_file[str(REAL[1])]["seconds"] == run["seconds"][0]  # replaced by this run's row
-    assert by_file[str(inputs[3])]["seconds"] == run["seconds"][1]
-
-
-def test_duplicate_names_refused(tmp_path):
-    with pytest.raises(ValueError, match="same output"):
-        process_files([REAL[0], tmp_path / REAL[0].name], tmp_path / "out")
-
-
-def test_missing_model_fails_fast(tmp_path):
-    with pytest.raises(ModelFileError, match="nope.onnx"):
-        process_files(REAL[:1], tmp_path, model_paths=[tmp_path / "nope.onnx"])
-    assert not list(tmp_path.iterdir())
-
-
-def test_two_workers_identical(inputs, first, tmp_path):
-    run = process_files(inputs, tmp_path, workers=2)
-    assert run_rows(run) == run_rows(first[1])
-    for f in REAL:
-        assert_tables_equal(read_catalogue(cat_path(tmp_path, f)), read_catalogue(cat_path(first[0], f)))
-
-
-def test_dask_local_identical(inputs, first, tmp_path):
+def test_batch_with_local_dask_is_quiet_and_identical(pool_run, batch, reference, model_file, tmp_path, monkeypatch,
+                                                       capsys, caplog):
     pytest.importorskip("distributed")
-    run = process_files(inputs, tmp_path, workers=2, dask_address="local")
-    assert run_rows(run) == run_rows(first[1])
-    for f in REAL:
-        assert_tables_equal(read_catalogue(cat_path(tmp_path, f)), read_catalogue(cat_path(first[0], f)))
-
-
-def test_cli_out_dir(inputs, first, tmp_path):
-    from flarelight.cli.main import cli
-
-    args = ["find", str(REAL[0]), str(inputs[3]), "--out-dir", str(tmp_path), "--probabilities"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 1, result.output
-    assert "1 ok, 0 skipped, 1 error(s)" in result.output and "LightCurveReadError" in result.output
-    assert_tables_equal(read_catalogue(cat_path(tmp_path, REAL[0])), read_catalogue(cat_path(first[0], REAL[0])))
-    assert (tmp_path / REAL[0].name.replace(".fits", ".prob.npz")).exists()
-    result = CliRunner().invoke(cli, args[:2] + args[3:5])
-    assert result.exit_code == 0 and "0 ok, 1 skipped, 0 error(s)" in result.output
-    result = CliRunner().invoke(cli, args[:2] + args[3:5] + ["-o", str(tmp_path / "x.ecsv")])
-    assert result.exit_code == 2 and "mutually exclusive" in result.output
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    out = tmp_path / "out"
+    with caplog.at_level(logging.INFO):
+        run = process_files([batch["sim00_lc.fits"].parent], out, model=model_file, workers=2, dask_address="local")
+    check_batch_run(out, run, batch, reference)
+    assert run_rows(run) == run_rows(pool_run[1])
+    assert_tables_equal(read_catalogue(out / FLARES), read_catalogue(pool_run[0] / FLARES))
+    assert (out / STARS).read_text() == (pool_run[0] / STARS).read_text()
+    assert not list(scratch.iterdir())  # no dask-scratch-space (or anything) left in the temp dir
+    assert not [r for r in caplog.records if r.name.startswith("distributed")]
+    assert "distributed" not in capsys.readouterr().err

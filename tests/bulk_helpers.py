@@ -1,0 +1,143 @@
+"""Helpers of the bulk tests: short simulated SPOC-like FITS files, broken files, a fast "peak" ONNX
+model, and per-file tasks that block, crash or kill their worker (imported by spawned workers by name)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from flarelight.runtime.simulate import simulate_lightcurve
+from flarelight.runtime.sweep_task import TaskSettings, process_one
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- input files
+def write_spoc_like(path: Path, seed: int, *, n_days: float = 3.0, n_flares: int = 3, n_holes: int = 2,
+                    tic: int | None = None, sector: int = 7, checksum: bool = True) -> Path:
+    """A short simulated 2-min light curve in SPOC layout (PRIMARY + LIGHTCURVE, CHECKSUM/DATASUM cards)."""
+    lc, _ = simulate_lightcurve(n_days=n_days, seed=seed, n_flares=n_flares, gap_days=(1.4, 1.6), n_holes=n_holes,
+                                t0=1500.0 + 30 * seed)
+    primary = fits.PrimaryHDU()
+    primary.header["TICID"] = tic if tic is not None else 1000 + seed
+    primary.header["SECTOR"] = sector
+    primary.header["CAMERA"] = 1 + seed % 4
+    primary.header["CCD"] = 1 + (seed // 4) % 4
+    cols = [fits.Column(name="TIME", format="D", array=lc.time),
+            fits.Column(name="PDCSAP_FLUX", format="E", array=lc.flux.astype(np.float32)),
+            fits.Column(name="PDCSAP_FLUX_ERR", format="E", array=lc.flux_err.astype(np.float32)),
+            fits.Column(name="QUALITY", format="J", array=lc.quality.astype(np.int32))]
+    table = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
+    table.header["TIMEDEL"] = 120.0 / 86400.0
+    fits.HDUList([primary, table]).writeto(path, checksum=checksum, overwrite=True)
+    return path
+
+
+def data_offset(path: Path, hdu: int = 1) -> int:
+    with fits.open(path) as h:
+        return h.fileinfo(hdu)["datLoc"]
+
+
+def broken_files(folder: Path, good: Path) -> dict[str, Path]:
+    """One file per way an input can be bad, made from ``good``: name -> path (kind is in the name)."""
+    raw = good.read_bytes()
+    out = {}
+    out["corrupted"] = folder / "corrupted_lc.fits"  # header destroyed
+    out["corrupted"].write_bytes(b"X" * 2880 + raw[2880:])
+    out["truncated"] = folder / "truncated_lc.fits"
+    out["truncated"].write_bytes(raw[: len(raw) - 2880 - 1000])
+    out["notlc"] = folder / "image_notlc.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((8, 8)))]).writeto(out["notlc"])
+    out["empty"] = folder / "empty_lc.fits"
+    out["empty"].write_bytes(b"")
+    flipped = bytearray(raw)
+    flipped[data_offset(good) + 4 * 1000 + 2] ^= 0x10  # one bit of one flux value
+    out["checksum"] = folder / "bitflip_lc.fits"
+    out["checksum"].write_bytes(bytes(flipped))
+    out["text"] = folder / "text_lc.fits"
+    out["text"].write_text("SIMPLE  = this is not a FITS file\n" * 200)
+    return out
+
+
+#: run-table error_type expected for each kind of broken_files
+EXPECTED_ERRORS = {"corrupted": "LightCurveReadError", "truncated": "LightCurveReadError",
+                   "notlc": "LightCurveReadError", "empty": "LightCurveReadError", "checksum": "CorruptFileError",
+                   "text": "LightCurveReadError"}
+
+
+# ----------------------------------------------------------------------------- a fast model
+def peak_model(path: Path, gain: float = 1000.0, bias: float = 10.0) -> Path:
+    """sigmoid(gain * (x[centre] - mean(window)) - bias) as a flarelight ONNX file: a 1% excess at the
+    centre cadence scores 0.5, so simulated flares are found and quiet stretches are not (fast)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from flarelight.runtime.metadata import METADATA_KEY, ModelMetadata, Preprocessing
+
+    pre = Preprocessing()
+    nodes = [
+        helper.make_node("Gather", ["window", "centre"], ["x_c"], axis=1),
+        helper.make_node("ReduceMean", ["window"], ["mean"], axes=[1], keepdims=0),
+        helper.make_node("Sub", ["x_c", "mean"], ["excess"]),
+        helper.make_node("Mul", ["excess", "gain"], ["scaled"]),
+        helper.make_node("Sub", ["scaled", "bias"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["prob"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "peak",
+        [helper.make_tensor_value_info("window", TensorProto.FLOAT, ["N", pre.window, 1])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["N", 1])],
+        initializer=[numpy_helper.from_array(np.array(pre.offset, np.int64), "centre"),
+                     numpy_helper.from_array(np.array([gain], np.float32), "gain"),
+                     numpy_helper.from_array(np.array([bias], np.float32), "bias")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    entry = model.metadata_props.add()
+    entry.key = METADATA_KEY
+    entry.value = ModelMetadata(preprocessing=pre, model_id="peak/s0", seed=0).to_json()
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+# ----------------------------------------------------------------------------- tasks for the signal tests
+def _markers(settings: TaskSettings) -> Path:
+    d = Path(settings.out_dir).parent / "markers"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def gated_task(path: str, settings: TaskSettings, model) -> dict:
+    """Say "started" (a marker ``<name>.<pid>``), wait for the ``go`` marker, then process the file."""
+    markers = _markers(settings)
+    (markers / f"{Path(path).name}.{os.getpid()}").touch()
+    deadline = time.monotonic() + 120  # a hang guard, never reached when the test opens the gate
+    while not (markers / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return process_one(path, settings, model)
+
+
+def crashing_task(path: str, settings: TaskSettings, model) -> dict:
+    """Kill this worker with SIGKILL for files named ``poison*`` (every time) and ``dieonce*`` (the first
+    time only); process the others normally."""
+    name = Path(path).name
+    markers = _markers(settings)
+    if name.startswith("poison"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if name.startswith("dieonce") and not (markers / f"{name}.died").exists():
+        (markers / f"{name}.died").touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return process_one(path, settings, model)
+
+
+def warning_task(path: str, settings: TaskSettings, model) -> dict:
+    """Process the file after raising a warning that names it (to check per-file recording)."""
+    import warnings
+
+    warnings.warn(f"test warning for {Path(path).name}", UserWarning, stacklevel=1)
+    warnings.warn("the same text for every file", UserWarning, stacklevel=1)
+    return process_one(path, settings, model)
