@@ -289,7 +289,8 @@ def reference_probabilities(net: Network, windows: np.ndarray, batch: int = 256)
             if d.activation == "relu":
                 z = np.maximum(z, 0.0)
             elif d.activation == "sigmoid":
-                z = 1.0 / (1.0 + np.exp(-z))
+                with np.errstate(over="ignore"):
+                    z = 1.0 / (1.0 + np.exp(-z))
         out[a:a + batch] = z[:, 0]
     return out
 
@@ -357,11 +358,9 @@ class _Builder:
 
 @dataclass
 class _Level:
-    """One layer's output as the sliding graph holds it.
+    """A layer's output as a segment-wide tensor ``name`` (1, channels, L - shrink).
 
-    The segment-wide tensor ``name`` (1, channels, L - shrink) holds window ``s``'s interior position ``p`` at
-    index ``s + step * p - lead``; ``edges`` maps each edge position to a tensor (1, channels, n_starts) indexed
-    by the window start ``s``.
+    Window ``s``'s position ``p`` (where its receptive field holds no padding) is at index ``s + step * p - lead``.
     """
 
     name: str
@@ -370,7 +369,23 @@ class _Level:
     step: int
     lead: int
     shrink: int
-    edges: dict[int, str]
+
+
+def edge_positions(net: Network) -> list[set[int]]:
+    """For each feature layer's output, the window positions the window's own ``same`` padding reaches."""
+    n, edge, out = net.window, set(), []
+    for layer in net.features:
+        if isinstance(layer, Conv):
+            lo, hi = layer.pads
+            n_out = n + lo + hi - layer.kernel + 1
+            edge = {p for p in range(n_out)
+                    if any(not (0 <= q < n) or q in edge for q in range(p - lo, p - lo + layer.kernel))}
+            n = n_out
+        else:
+            n //= layer.size
+            edge = {q for q in range(n) if any(p in edge for p in range(layer.size * q, layer.size * q + layer.size))}
+        out.append(edge)
+    return out
 
 
 class _SlidingBuilder(_Builder):
@@ -379,92 +394,117 @@ class _SlidingBuilder(_Builder):
         self.net = net
         self.centre = centre
 
+    def ints(self, *values: int) -> str:
+        return self.const(np.array(values, np.int64))
+
     def fetch(self, lv: _Level, p: int, extra: int = 0) -> str:
-        """Interior position ``p`` of ``lv`` for every window start, plus ``extra`` more samples at the end."""
+        """Position ``p`` of ``lv`` for every window start (plus ``extra`` more samples): a Slice."""
         start = lv.step * p - lv.lead
         end = start + extra - (self.net.window - 1) + lv.shrink  # relative to the tensor's end (<= 0)
         if start < 0 or end > 0:
-            raise AssertionError(f"interior position {p} reaches outside the segment tensor ({start}, {end})")
-        return self.node("Slice", [lv.name, self.const(np.array([start], np.int64)),
-                                   self.const(np.array([end if end < 0 else _INT64_MAX], np.int64)),
-                                   self.const(np.array([2], np.int64))])
+            raise AssertionError(f"position {p} reaches outside the segment tensor ({start}, {end})")
+        return self.node("Slice", [lv.name, self.ints(start), self.ints(end if end < 0 else _INT64_MAX), self.ints(2)])
 
-    def conv_terms(self, lv: _Level, w: np.ndarray, bias: np.ndarray, taps: list[int | None],
-                   first: bool) -> str:
-        """sum_j w[j] . in(taps[j]) + bias, for every window start, as an s-indexed tensor.
+    def shift_bias(self, w: np.ndarray, first: bool) -> np.ndarray:
+        """What centring the flux channel (x - 1) takes from a first-layer tap set ``w`` (taps, in, out)."""
+        return w[:, 0, :].astype(np.float64).sum(axis=0) if first and self.centre else 0.0
 
-        ``taps[j]`` is the input position of tap ``j`` (None: the window's zero padding). Runs of interior
-        taps become one dilated Conv on a slice; edge taps one 1x1 Conv on their concatenation.
+    def act(self, x: str, activation: str) -> str:
+        op = {"relu": "Relu", "sigmoid": "Sigmoid"}.get(activation)
+        return self.node(op, [x]) if op else x
+
+    # -- the segment-wide chain (every position whose receptive field stays inside the window)
+    def slide(self, x: str) -> _Level:
+        net = self.net
+        lv = _Level(x, net.channels, net.window, 1, 0, 0)
+        for i, layer in enumerate(net.features):
+            if isinstance(layer, Conv):
+                lo, hi = layer.pads
+                bias = layer.b.astype(np.float64) + self.shift_bias(layer.w, i == 0)
+                y = self.node("Conv", [lv.name, self.const(layer.w.transpose(2, 1, 0)), self.const(bias)],
+                              dilations=[lv.step], kernel_shape=[layer.kernel])
+                self.flops += 2 * layer.w.size
+                lv = _Level(self.act(y, layer.activation), layer.w.shape[2], lv.positions + lo + hi - layer.kernel + 1,
+                            lv.step, lv.lead + lv.step * lo, lv.shrink + lv.step * (layer.kernel - 1))
+            else:
+                # max over the pool's taps: shifted slices of one tensor (onnxruntime's dilated MaxPool is slower)
+                span = lv.step * (layer.size - 1)
+                y = self.node("Max", [self.node("Slice", [lv.name, self.ints(lv.step * t),
+                                                          self.ints(lv.step * t - span if t * lv.step < span else _INT64_MAX),
+                                                          self.ints(2)])
+                                      for t in range(layer.size)])
+                lv = _Level(y, lv.channels, lv.positions // layer.size, lv.step * layer.size, lv.lead,
+                            lv.shrink + lv.step * (layer.size - 1))
+        return lv
+
+    # -- one window edge: the per-window network on the window's first (or last) few cadences
+    def edge_region(self, x: str, need: tuple[int, int], w_dense: np.ndarray) -> str:
+        """Dense-layer contribution (1, units, starts) of feature positions ``need`` (lo, hi) near one window edge.
+
+        The region's cadences are unfolded into a (1, channels, rows, starts) tensor and run through the
+        per-window layers as 2-D convolutions over (window position, window start), with the window's zero
+        padding on the outer side only, so every start's edge features come out exactly as in its own window.
         """
-        c_out = w.shape[2]
-        bias = bias.astype(np.float64).copy()
-        parts: list[str] = []
-        j = 0
-        k = len(taps)
-        while j < k:
-            q = taps[j]
-            if q is None or q in lv.edges:
-                j += 1
-                continue
-            run = j
-            while j < k and taps[j] is not None and taps[j] not in lv.edges:
-                j += 1
-            wr = w[run:j]
-            if first and self.centre:
-                bias += wr[:, 0, :].astype(np.float64).sum(axis=0)
-            src = self.fetch(lv, q, extra=lv.step * (j - run - 1))
-            parts.append(self.node("Conv", [src, self.const(wr.transpose(2, 1, 0))],
-                                   dilations=[lv.step], kernel_shape=[j - run]))
-            self.flops += 2 * wr.size
-        edge_taps = [(jj, taps[jj]) for jj in range(k) if taps[jj] is not None and taps[jj] in lv.edges]
-        if edge_taps:
-            srcs = [lv.edges[q] for _, q in edge_taps]
-            src = srcs[0] if len(srcs) == 1 else self.node("Concat", srcs, axis=1)
-            we = np.concatenate([w[jj] for jj, _ in edge_taps], axis=0)  # (c_in * taps, out)
-            parts.append(self.node("Conv", [src, self.const(we.T[:, :, None])], kernel_shape=[1]))
-            self.flops += 2 * we.size
-        if not parts:
-            raise AssertionError("an output position with no input")
-        total = parts[0] if len(parts) == 1 else self.node("Sum", parts)
-        self.flops += c_out * (len(parts) - 1)
-        return self.node("Add", [total, self.const(bias.astype(np.float32).reshape(1, c_out, 1))])
-
-    def conv(self, lv: _Level, w: np.ndarray, bias: np.ndarray, pads: tuple[int, int], activation: str,
-             first: bool) -> _Level:
-        """A convolution (``w``: kernel, in, out) over ``lv``; Flatten+Dense is one with kernel = positions."""
-        k = w.shape[0]
-        lo, hi = pads
-        n_out = lv.positions + lo + hi - k + 1
-        in_edge = set(lv.edges)
-
-        def taps(p: int) -> list[int | None]:
-            return [q if 0 <= q < lv.positions else None for q in (p + j - lo for j in range(k))]
-
-        edge_out = [p for p in range(n_out) if any(q is None or q in in_edge for q in taps(p))]
-        act = {"relu": "Relu", "sigmoid": "Sigmoid"}.get(activation)
-        # segment-wide tensor: every interior output position reads it
-        name = ""
-        if len(edge_out) < n_out:
-            b = bias.astype(np.float64) + (w[:, 0, :].astype(np.float64).sum(axis=0) if first and self.centre else 0.0)
-            name = self.node("Conv", [lv.name, self.const(w.transpose(2, 1, 0)), self.const(b.astype(np.float32))],
-                             dilations=[lv.step], kernel_shape=[k])
-            self.flops += 2 * w.size
-            name = self.node(act, [name]) if act else name
-        edges = {}
-        for p in edge_out:
-            t = self.conv_terms(lv, w, bias, taps(p), first)
-            edges[p] = self.node(act, [t]) if act else t
-        return _Level(name, w.shape[2], n_out, lv.step, lv.lead + lv.step * lo, lv.shrink + lv.step * (k - 1), edges)
-
-    def pool(self, lv: _Level, size: int) -> _Level:
-        n_out = lv.positions // size
-        name = self.node("MaxPool", [lv.name], kernel_shape=[size], strides=[1], dilations=[lv.step])
-        edges = {}
-        for q in range(n_out):
-            src = list(range(size * q, size * q + size))
-            if any(p in lv.edges for p in src):
-                edges[q] = self.node("Max", [lv.edges[p] if p in lv.edges else self.fetch(lv, p) for p in src])
-        return _Level(name, lv.channels, n_out, lv.step * size, lv.lead, lv.shrink + lv.step * (size - 1), edges)
+        net = self.net
+        sizes, pads = [], []  # backward: the positions each layer needs, and the padding it sees
+        lo, hi = need
+        n_in = [net.window]
+        for layer in net.features[:-1]:
+            n_in.append(n_in[-1] + sum(layer.pads) - layer.kernel + 1 if isinstance(layer, Conv)
+                        else n_in[-1] // layer.size)
+        for layer, n in zip(reversed(net.features), reversed(n_in)):
+            if isinstance(layer, Conv):
+                pl = layer.pads[0]
+                lo, hi = lo - pl, hi - pl + layer.kernel - 1
+                pads.append((max(0, -lo), max(0, hi - (n - 1))))
+                lo, hi = max(lo, 0), min(hi, n - 1)
+            else:
+                lo, hi = layer.size * lo, layer.size * hi + layer.size - 1
+                pads.append(None)
+            sizes.append((lo, hi))
+        pads.reverse()
+        # first layer: one 1-D convolution over the region's cadences whose output channels are (filter, row),
+        # taps on the window's padding left out and their centring share folded into a per-row bias
+        first, (r_lo, r_hi) = net.features[0], sizes[-1]
+        k, pl, c = first.kernel, first.pads[0], net.channels
+        lo1 = r_lo - pads[0][0] + pl
+        n_out = r_hi + pads[0][1] - k + 1 - (r_lo - pads[0][0]) + 1
+        real, c_out = r_hi - r_lo + 1, first.w.shape[2]
+        kern = np.zeros((c_out, n_out, c, real), np.float32)
+        bias = np.empty((c_out, n_out), np.float64)
+        for r in range(n_out):
+            taps = [j for j in range(k) if 0 <= lo1 + r + j - pl < net.window]
+            for j in taps:
+                kern[:, r, :, lo1 + r + j - pl - r_lo] = first.w[j].T
+            bias[:, r] = first.b + self.shift_bias(first.w[taps], True)
+        y = self.node("Conv", [self.fetch(_Level(x, c, net.window, 1, 0, 0), r_lo, extra=real - 1),
+                               self.const(kern.reshape(c_out * n_out, c, real)), self.const(bias.reshape(-1))],
+                      kernel_shape=[real])
+        self.flops += 2 * kern.size
+        y = self.node("Reshape", [self.act(y, first.activation), self.ints(1, c_out, n_out, -1)])
+        pos = (lo1, lo1 + n_out - 1)
+        for layer, pad in zip(net.features[1:], pads[1:]):
+            if isinstance(layer, Conv):
+                top, bottom = pad
+                n_out = pos[1] - pos[0] + 1 + top + bottom - layer.kernel + 1
+                p0 = pos[0] - top + layer.pads[0]  # window position of the first output row
+                y = self.node("Conv", [y, self.const(layer.w.transpose(2, 1, 0)[..., None]), self.const(layer.b)],
+                              pads=[top, 0, bottom, 0], kernel_shape=[layer.kernel, 1])
+                self.flops += 2 * n_out * layer.w.size
+                y = self.act(y, layer.activation)
+                pos = (p0, p0 + n_out - 1)
+            else:
+                y = self.node("MaxPool", [y], kernel_shape=[layer.size, 1], strides=[layer.size, 1])
+                pos = (pos[0] // layer.size, (pos[1] + 1) // layer.size - 1)
+        if pos[0] > need[0] or pos[1] < need[1]:
+            raise AssertionError(f"edge region computes positions {pos}, needs {need}")
+        if pos != need:
+            y = self.node("Slice", [y, self.ints(need[0] - pos[0]), self.ints(need[1] - pos[0] + 1), self.ints(2)])
+        k = need[1] - need[0] + 1
+        wd = w_dense[need[0]:need[1] + 1]  # (k, channels, units)
+        y = self.node("Conv", [y, self.const(wd.transpose(2, 1, 0)[..., None])], kernel_shape=[k, 1])
+        self.flops += 2 * wd.size
+        return self.node("Squeeze", [y, self.ints(2)])
 
     def build(self, input_name: str):
         from onnx import TensorProto, helper, numpy_helper
@@ -475,21 +515,36 @@ class _SlidingBuilder(_Builder):
             shift = np.zeros((1, net.channels, 1), np.float32)
             shift[0, 0, 0] = 1.0
             x = self.node("Sub", [x, self.const(shift)])
-        lv = _Level(x, net.channels, net.window, 1, 0, 0, {})
-        first = True
-        for layer in net.features:
-            if isinstance(layer, Conv):
-                lv = self.conv(lv, layer.w, layer.b, layer.pads, layer.activation, first)
-                first = False
-            else:
-                lv = self.pool(lv, layer.size)
+        lv = self.slide(x)
         n, c = lv.positions, lv.channels
-        for k, d in enumerate(net.dense):
-            w = d.w.reshape(n, c, -1) if k == 0 else d.w[None]
-            lv = self.conv(lv, w, d.b, (0, 0), d.activation, False)
-            n, c = 1, d.w.shape[1]
-        out = lv.edges[0] if 0 in lv.edges else self.fetch(lv, 0)
-        self.nodes.append(helper.make_node("Identity", [out], ["prob"]))
+        edge = edge_positions(net)[-1]
+        left = [p for p in edge if p < n / 2]
+        right = [p for p in edge if p >= n / 2]
+        a = max(left) + 1 if left else 0  # interior positions: [a, b)
+        b = min(right) if right else n
+        if any(p in edge for p in range(a, b)):
+            raise AssertionError(f"edge positions {sorted(edge)} are not at the window's ends")
+        d0 = net.dense[0]
+        wd = d0.w.reshape(n, c, -1)
+        parts = []
+        if b > a:
+            src = self.fetch(lv, a, extra=lv.step * (b - a - 1))
+            parts.append(self.node("Conv", [src, self.const(wd[a:b].transpose(2, 1, 0)), self.const(d0.b)],
+                                   dilations=[lv.step], kernel_shape=[b - a]))
+            self.flops += 2 * wd[a:b].size
+        if left:
+            parts.append(self.edge_region(x, (0, a - 1), wd))
+        if right:
+            parts.append(self.edge_region(x, (b, n - 1), wd))
+        z = parts[0] if len(parts) == 1 else self.node("Sum", parts)
+        if b <= a:
+            z = self.node("Add", [z, self.const(d0.b.reshape(1, -1, 1))])
+        z = self.act(z, d0.activation)
+        for d in net.dense[1:]:
+            z = self.node("Conv", [z, self.const(d.w.T[:, :, None]), self.const(d.b)], kernel_shape=[1])
+            self.flops += 2 * d.w.size
+            z = self.act(z, d.activation)
+        self.nodes.append(helper.make_node("Identity", [z], ["prob"]))
         graph = helper.make_graph(
             self.nodes, "flarelight_sliding",
             [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, net.channels, "L"])],
@@ -534,9 +589,13 @@ def check_segments(window: int, channels: int, *, real: Sequence[np.ndarray] = (
 
     rng = np.random.default_rng(seed)
     flux: list[np.ndarray] = []
+    budget = 4 * window  # real cadences checked: enough to cover every window position several times
     for r in real:
         r = np.asarray(r, np.float64)
-        flux.append(r[..., 0].reshape(-1) if r.ndim == 3 else r.reshape(-1))
+        r = (r[..., 0] if r.ndim == 3 else r).reshape(-1)[:budget]
+        budget -= r.size
+        if r.size >= window:
+            flux.append(r)
     lc, _ = simulate_lightcurve(n_days=3.0, seed=seed, n_flares=4, n_holes=0, gap_days=(10.0, 10.0))
     flux.append(lc.flux[:1500] / np.nanmedian(lc.flux))
     for noise in (1e-4, 1e-3, 1e-2, 5e-2):  # noise around 1 with flare-like spikes
