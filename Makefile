@@ -8,7 +8,7 @@ RVENV  ?= .venv-runtime
 RPY     = $(RVENV)/bin/python
 # the runtime's tests (trainer and Keras-parity tests are marked `train` and deselected there)
 RUNTIME_TESTS = tests/test_kernels.py tests/test_running_median.py tests/test_model.py tests/test_catalogue.py \
-                tests/test_io.py tests/test_sliding.py tests/test_runtime_only.py
+                tests/test_io.py tests/test_sliding.py tests/test_layers.py tests/test_runtime_only.py
 # kernel tests, run a second time with numba's JIT off (the kernels as plain Python)
 KERNEL_TESTS  = tests/test_kernels.py tests/test_running_median.py
 
