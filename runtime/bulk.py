@@ -25,7 +25,7 @@ from .sweep_combine import FLARES, INDEX, STARS, update_index, write_combined
 from .sweep_inputs import check_unique_outputs, expand_inputs, is_done, remove_stale_temporaries
 from .sweep_runtable import RUN_COLUMNS, RUN_TABLE, read_run_table, run_table, write_run_table
 from .sweep_signals import Interrupts, RunInterrupted
-from .sweep_task import DEFAULT_TASK, TaskSettings, load_model, make_row, process_one
+from .sweep_task import DEFAULT_TASK, TaskSettings, load_model, make_row, process_one, run_task
 
 #: seconds between checkpoints of run.ecsv and the combined index during a run
 CHECKPOINT_S = 30.0
@@ -213,7 +213,7 @@ def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike
                 for k, f in enumerate(todo_files):
                     if interrupts.stop:
                         break
-                    on_row(k, fn(f, settings, local_model))
+                    on_row(k, run_task(fn, f, settings, local_model))
     except RunInterrupted:
         run.checkpoint()
         raise RunInterrupted(_stopped_message(run, len(todo), forced=True), run_table(run.ordered()),

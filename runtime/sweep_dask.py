@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import SchedulerError, WorkerDiedError
 from .sweep_signals import Interrupts
-from .sweep_task import TaskSettings, make_row, process_model, resolve_task
+from .sweep_task import TaskSettings, make_row, process_model, resolve_task, run_task
 
 #: seconds the main loop waits for a result before checking signals again
 POLL = 0.2
@@ -27,7 +27,7 @@ POLL = 0.2
 
 def dask_task(path: str, settings: TaskSettings, task: str) -> dict:
     """What runs on a Dask worker: the per-file function with this worker process's model."""
-    return resolve_task(task)(path, settings, process_model(settings))
+    return run_task(resolve_task(task), path, settings, process_model(settings))
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from .errors import FlarelightError, WorkerDiedError
 from .sweep_signals import Interrupts, block_interrupts, ignore_interrupts_in_worker, restore_mask
-from .sweep_task import TaskSettings, load_model, make_row, resolve_task
+from .sweep_task import TaskSettings, load_model, make_row, resolve_task, run_task
 
 #: seconds between the checks of a worker's parent
 WATCHDOG_INTERVAL = 0.5
@@ -66,7 +66,7 @@ def worker_main(conn: Connection, parent: int, settings: TaskSettings, task: str
         if msg is None:
             return
         index, path = msg
-        conn.send(("done", index, fn(path, settings, model)))
+        conn.send(("done", index, run_task(fn, path, settings, model)))
 
 
 # ----------------------------------------------------------------------------- the main side

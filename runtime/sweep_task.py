@@ -1,7 +1,7 @@
 """One file of a bulk run: read, score once, catalogue, write atomically, and report a run-table row.
 
-:func:`process_one` never raises an ``Exception``: bad input and bugs alike become an "error" row, and
-the warnings raised while the file is processed are recorded in its row instead of printed. It runs in
+:func:`process_one` never raises an ``Exception``: bad input and bugs alike become an "error" row;
+:func:`run_task` records the warnings raised while a file is processed in its row instead of printing them. It runs in
 this process, in a worker process of the pool, or in a Dask worker; each process keeps its own model.
 """
 from __future__ import annotations
@@ -123,7 +123,8 @@ def light_curve_meta(lc: Any, scored: Any, path: str | os.PathLike) -> dict:
 
 # ----------------------------------------------------------------------------- one file
 def process_one(path: str | os.PathLike, settings: TaskSettings, model: Any = None) -> dict:
-    """Process one file; every failure becomes an "error" row, never an exception.
+    """Process one file; every failure becomes an "error" row, never an exception (the runners call it
+    through :func:`run_task`, which records its warnings).
 
     Parameters
     ----------
@@ -146,24 +147,32 @@ def process_one(path: str | os.PathLike, settings: TaskSettings, model: Any = No
     out = Path(settings.out_dir)
     cat = out / catalogue_name(path)
     npz = out / probabilities_name(path)
-    with recording() as caught:
-        try:
-            model = model if model is not None else process_model(settings)
-            lc = read_lightcurve(path, **settings.read)
-            scored = model.score(lc)
-            table = find_flares(scored, **settings.find)
-            table.meta.update(light_curve_meta(lc, scored, path))
-            if settings.write_probabilities:
-                with atomic_path(npz) as tmp:
-                    np.savez(tmp, time=lc.time, prob=scored.prob)
-            with atomic_path(cat) as tmp:  # the catalogue last: its existence marks the file as done
-                write_catalogue(table, tmp)
-            stat = cat.stat()
-        except (FlarelightError, OSError) as exc:
-            return make_row(path, "error", t0, exc=exc, warnings=caught)
-        except Exception as exc:  # a bug: recorded with where it happened, so the survey goes on
-            where = traceback.extract_tb(exc.__traceback__)[-1]
-            return make_row(path, "error", t0, exc=exc, warnings=caught,
-                            message=f"{exc} (at {Path(where.filename).name}:{where.lineno}; please report this bug)")
+    try:
+        model = model if model is not None else process_model(settings)
+        lc = read_lightcurve(path, **settings.read)
+        scored = model.score(lc)
+        table = find_flares(scored, **settings.find)
+        table.meta.update(light_curve_meta(lc, scored, path))
+        if settings.write_probabilities:
+            with atomic_path(npz) as tmp:
+                np.savez(tmp, time=lc.time, prob=scored.prob)
+        with atomic_path(cat) as tmp:  # the catalogue last: its existence marks the file as done
+            write_catalogue(table, tmp)
+        stat = cat.stat()
+    except (FlarelightError, OSError) as exc:
+        return make_row(path, "error", t0, exc=exc)
+    except Exception as exc:  # a bug: recorded with where it happened, so the survey goes on
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return make_row(path, "error", t0, exc=exc,
+                        message=f"{exc} (at {Path(where.filename).name}:{where.lineno}; please report this bug)")
     summary = file_summary(table, cat.name, mtime_ns=stat.st_mtime_ns, size=stat.st_size)
-    return make_row(path, "ok", t0, n_flares=len(table), warnings=caught, summary=summary)
+    return make_row(path, "ok", t0, n_flares=len(table), summary=summary)
+
+
+def run_task(fn: Callable, path: str | os.PathLike, settings: TaskSettings, model: Any) -> dict:
+    """``fn(path, settings, model)`` with the warnings it raises recorded in its row (``warnings``), not printed."""
+    with recording() as caught:
+        row = fn(path, settings, model)
+    earlier = [w for w in str(row.get("warnings", "")).split(" | ") if w]
+    row["warnings"] = " | ".join(dict.fromkeys(earlier + caught))
+    return row

@@ -141,3 +141,31 @@ def warning_task(path: str, settings: TaskSettings, model) -> dict:
     warnings.warn(f"test warning for {Path(path).name}", UserWarning, stacklevel=1)
     warnings.warn("the same text for every file", UserWarning, stacklevel=1)
     return process_one(path, settings, model)
+
+
+# ----------------------------------------------------------------------------- a run in a subprocess
+def main(argv: list[str] | None = None) -> None:
+    """``python bulk_helpers.py OUT MODEL WORKERS TASK DASK FILE...``: a bulk run for the signal tests (TASK
+    "-" is the default per-file function, DASK "-" the process pool). Touches ``markers/stopping`` on a first
+    Ctrl-C; exits 130 when interrupted."""
+    import sys
+
+    from flarelight.runtime.bulk import RunInterrupted, process_files
+
+    out, model, workers, task, dask, *files = argv if argv is not None else sys.argv[1:]
+
+    class Progress:
+        def stopping(self) -> None:
+            (Path(out).parent / "markers").mkdir(exist_ok=True)
+            (Path(out).parent / "markers" / "stopping").touch()
+
+    try:
+        process_files(files, out, model=model, workers=int(workers), task=None if task == "-" else task,
+                      dask_address=None if dask == "-" else dask, progress=Progress())
+    except RunInterrupted as exc:
+        print(exc, file=sys.stderr, flush=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -200,3 +200,202 @@ def test_batch_with_local_dask_is_quiet_and_identical(pool_run, batch, reference
     assert not list(scratch.iterdir())  # no dask-scratch-space (or anything) left in the temp dir
     assert not [r for r in caplog.records if r.name.startswith("distributed")]
     assert "distributed" not in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- resume, overwrite, run table
+@pytest.fixture(scope="module")
+def small(batch) -> list[Path]:
+    """Three good simulated files and one broken one."""
+    return [batch["sim00_lc.fits"], batch["sim01_lc.fits"], batch["sim02_lc.fits"], batch["truncated_lc.fits"]]
+
+
+@pytest.fixture(scope="module")
+def first(small, model_file, tmp_path_factory) -> tuple[Path, Table]:
+    """One in-process run (with probabilities) into a fresh folder."""
+    out = tmp_path_factory.mktemp("first")
+    return out, process_files(small, out, model=model_file, write_probabilities=True)
+
+
+@pytest.fixture
+def copy(first, tmp_path) -> Path:
+    """A copy of the first run's folder, its outputs aged to OLD."""
+    out = tmp_path / "out"
+    shutil.copytree(first[0], out)
+    for p in out.iterdir():
+        os.utime(p, (OLD, OLD))
+    return out
+
+
+def test_probabilities_written(first, small, model):
+    out, run = first
+    assert list(run["status"]) == ["ok", "ok", "ok", "error"]
+    for f in small[:3]:
+        with np.load(out / f.name.replace(".fits", ".prob.npz")) as npz:
+            scored = model.score(read_lightcurve(f))
+            np.testing.assert_array_equal(npz["time"], scored.lc.time)
+            np.testing.assert_array_equal(npz["prob"], scored.prob)
+
+
+def test_second_run_skips_before_scheduling_and_leaves_outputs(small, copy, model_file):
+    calls = []
+
+    class Progress:
+        def begin(self, n_todo, n_skipped):
+            calls.append((n_todo, n_skipped))
+
+    run = process_files(small, copy, model=model_file, write_probabilities=True, progress=Progress())
+    assert calls == [(1, 3)]  # only the broken file is scheduled again
+    assert list(run["status"]) == ["skipped", "skipped", "skipped", "error"]
+    assert all(p.stat().st_mtime == OLD for p in copy.glob("*.flares.ecsv"))
+    saved = {r["file"]: r for r in read_run_table(copy / RUN_TABLE)}
+    assert saved[str(small[0])]["status"] == "ok"  # a skipped file keeps its earlier row
+    assert saved[str(small[0])]["n_flares"] >= 0
+    for p in copy.glob("*.npz"):  # probabilities asked for but missing: not done
+        p.unlink()
+    assert list(process_files(small[:1], copy, model=model_file, write_probabilities=True)["status"]) == ["ok"]
+
+
+def test_overwrite_reprocesses(first, small, copy, model_file):
+    run = process_files(small[:1], copy, model=model_file, overwrite=True)
+    assert list(run["status"]) == ["ok"]
+    cat = copy / small[0].name.replace(".fits", ".flares.ecsv")
+    assert cat.stat().st_mtime != OLD
+    assert_tables_equal(read_catalogue(cat), read_catalogue(first[0] / cat.name))
+
+
+def test_run_table_merges_by_output(first, small, copy, model_file):
+    (copy / small[1].name.replace(".fits", ".flares.ecsv")).unlink()
+    run = process_files([small[1], small[3]], copy, model=model_file)
+    merged = {r["file"]: r for r in read_run_table(copy / RUN_TABLE)}
+    assert len(merged) == 4
+    assert merged[str(small[0])]["status"] == "ok"  # kept from the first run
+    assert merged[str(small[1])]["seconds"] == run["seconds"][0]  # replaced by this run's rows
+    assert merged[str(small[3])]["seconds"] == run["seconds"][1]
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(small, copy, model_file):
+    stale = [copy / ".sim00_lc.flares.x1y2z3.part.ecsv", copy / ".sim01_lc.prob.abc.part.npz"]
+    other = copy / ".notes.part.txt"
+    for p in stale + [other]:
+        p.write_text("left by a killed run")
+    process_files(small[:2], copy, model=model_file)
+    assert not any(p.exists() for p in stale) and other.exists()
+
+
+def test_combined_outputs_follow_the_catalogues(first, small, copy, model_file):
+    """The index never serves a stale summary: a catalogue changed, removed or unknown to the index is read."""
+    cat = copy / small[0].name.replace(".fits", ".flares.ecsv")
+    t = read_catalogue(cat)
+    t.meta["n_used"] = 7
+    t.remove_rows(slice(1, None))
+    t.write(cat, format="ascii.ecsv", overwrite=True)
+    (copy / small[1].name.replace(".fits", ".flares.ecsv")).unlink()
+    process_files(small[:1], copy, model=model_file)  # skipped; the combined outputs are rebuilt
+    stars = Table.read(copy / STARS, format="ascii.ecsv")
+    assert list(stars["file"]) == [small[0].name, small[2].name]
+    assert list(stars["n_used"]) == [7, read_catalogue(first[0] / (small[2].name[:-5] + ".flares.ecsv")).meta["n_used"]]
+    assert stars["n_flares"][0] == 1
+    rebuilt = read_catalogue(copy / FLARES)
+    (copy / INDEX).unlink()  # without the index: every catalogue read again, the same result
+    process_files(small[:1], copy, model=model_file)
+    assert_tables_equal(read_catalogue(copy / FLARES), rebuilt)
+
+
+# ----------------------------------------------------------------------------- inputs
+def test_inputs_folders_globs_and_lists(batch, tmp_path):
+    root = batch["sim00_lc.fits"].parent
+    assert len(expand_inputs([root])) == 40
+    deeper = expand_inputs([str(root / "**" / "sim2*_lc.fits")])
+    assert sorted(Path(f).name for f in deeper) == [f"sim{i}_lc.fits" for i in range(20, 29)]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# three files\n{batch['sim00_lc.fits']}\n\n{root / 'sub' / 'deeper'}\n"
+                       f"{batch['sim00_lc.fits']}\n")
+    got = expand_inputs([f"@{listing}", batch["sim01_lc.fits"]])
+    assert [Path(f).name for f in got] == ["sim00_lc.fits"] + [f"sim{i}_lc.fits" for i in range(20, 29)] + \
+        ["sim01_lc.fits"]  # the repeated file once
+    assert expand_inputs([tmp_path / "missing_lc.fits"]) == [str(tmp_path / "missing_lc.fits")]  # an error row later
+    with pytest.raises(BulkInputError, match="no file matches"):
+        expand_inputs([str(root / "*.nothing")])
+    with pytest.raises(BulkInputError, match="no FITS files"):
+        expand_inputs([tmp_path])
+    with pytest.raises(BulkInputError, match="cannot read the list"):
+        expand_inputs([f"@{tmp_path / 'nope.txt'}"])
+
+
+def test_duplicate_names_refused_before_anything(batch, tmp_path, model_file):
+    twin = tmp_path / "elsewhere" / "sim00_lc.fits"
+    twin.parent.mkdir()
+    shutil.copy(batch["sim00_lc.fits"], twin)
+    with pytest.raises(BulkInputError, match="would both write sim00_lc.flares.ecsv") as exc:
+        process_files([batch["sim00_lc.fits"], twin], tmp_path / "out", model=model_file)
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_model_fails_fast(small, tmp_path):
+    with pytest.raises(ModelFileError, match="nope.onnx"):
+        process_files(small[:1], tmp_path / "out", model=[tmp_path / "nope.onnx"])
+    assert not (tmp_path / "out").exists()
+    from flarelight.models import DEFAULT_MODEL
+
+    assert resolve_model(None) == resolve_model(DEFAULT_MODEL) == tuple(map(str, FlareModel.default().paths))
+
+
+def test_unreachable_scheduler_is_one_line(small, tmp_path, model_file):
+    pytest.importorskip("distributed")
+    with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'") as exc:
+        process_files(small[:1], tmp_path / "out", model=model_file, dask_address="tcp://127.0.0.1:9",
+                      dask_timeout=1.0)
+    assert "\n" not in str(exc.value)
+
+
+# ----------------------------------------------------------------------------- warnings, dead workers
+def test_warnings_are_recorded_per_file_not_printed(batch, tmp_path, model_file, recwarn, capsys):
+    """CadenceWarning (a 200-s file) and the task's own warnings land in that file's row, in this process and
+    in the threads of a Dask worker, where files run at the same time."""
+    slow = tmp_path / "in" / "slowcadence_lc.fits"
+    slow.parent.mkdir()
+    with fits.open(batch["sim03_lc.fits"]) as h:
+        h[1].header["TIMEDEL"] = 200.0 / 86400.0
+        h.writeto(slow, checksum=True)
+    files = [batch[f"sim0{i}_lc.fits"] for i in range(4, 8)] + [slow]
+    run = process_files(files, tmp_path / "serial", model=model_file)
+    rows = {Path(r["file"]).name: r for r in run}
+    assert "CadenceWarning" in rows[slow.name]["warnings"] and "200 s" in rows[slow.name]["warnings"]
+    assert not any(rows[f.name]["warnings"] for f in files[:4])
+    modes = [{}]
+    if pytest.importorskip("distributed"):
+        modes.append({"dask_address": "local", "workers": 3})
+    for mode in modes:
+        run = process_files(files, tmp_path / f"w{len(mode)}", model=model_file, task="bulk_helpers:warning_task",
+                            **mode)
+        for r in run:
+            name = Path(r["file"]).name
+            assert f"UserWarning: test warning for {name}" in r["warnings"]
+            assert r["warnings"].count("test warning for") == 1  # no other file's warning
+            assert "the same text for every file" in r["warnings"]  # recorded again for every file
+    assert not [w for w in recwarn if "test warning" in str(w.message) or "cadence" in str(w.message)]
+    assert "Warning" not in capsys.readouterr().err
+
+
+def test_a_dead_worker_costs_only_its_file(batch, tmp_path, model_file):
+    """A file that kills its worker every time is one error row; one that kills it once is retried in a fresh
+    worker and succeeds; every other file of the run is processed normally (no BrokenProcessPool)."""
+    d = tmp_path / "in"
+    d.mkdir()
+    poison = Path(shutil.copy(batch["sim04_lc.fits"], d / "poison_lc.fits"))
+    once = Path(shutil.copy(batch["sim05_lc.fits"], d / "dieonce_lc.fits"))
+    normal = [batch[f"sim0{i}_lc.fits"] for i in range(6)]
+    files = [normal[0], poison, normal[1], once] + normal[2:]
+    run = process_files(files, tmp_path / "out", model=model_file, workers=2, task="bulk_helpers:crashing_task")
+    rows = {Path(r["file"]).name: r for r in run}
+    assert rows[poison.name]["status"] == "error" and rows[poison.name]["error_type"] == "WorkerDiedError"
+    assert "died 2 times" in rows[poison.name]["message"] and "signal 9" in rows[poison.name]["message"]
+    assert rows[once.name]["status"] == "ok" and "WorkerDied" in rows[once.name]["warnings"]
+    reference = process_files([batch["sim05_lc.fits"]] + normal, tmp_path / "ref", model=model_file)
+    for f in normal:
+        assert rows[f.name]["status"] == "ok" and not rows[f.name]["warnings"]
+        assert_tables_equal(read_catalogue(tmp_path / "out" / rows[f.name]["output"]),
+                            read_catalogue(tmp_path / "ref" / rows[f.name]["output"]))
+    assert_tables_equal(read_catalogue(tmp_path / "out" / "dieonce_lc.flares.ecsv"),
+                        read_catalogue(tmp_path / "ref" / "sim05_lc.flares.ecsv"), skip_meta=("file", "source"))
