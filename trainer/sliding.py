@@ -233,8 +233,13 @@ def example_network(window: int = 200, channels: int = 1, *, filters: Sequence[i
     w2 = glorot(dense, 1, (dense, 1))
     net = Network(window, channels, tuple(feats), (Dense(w1, np.zeros(dense, np.float32), "relu"),
                                                    Dense(w2, np.zeros(1, np.float32), "sigmoid")))
-    z = _logit(net, np.ones((1, window, channels)))
-    return Network(window, channels, tuple(feats), (net.dense[0], Dense(w2, np.array([-z], np.float32), "sigmoid")))
+    # an all-ones window scores 0.5; windows with 1% noise spread over logits of std ~1.5
+    probe = np.ones((31, window, channels))
+    probe[1:, :, 0] += rng.normal(0, 1e-2, (30, window))
+    z = _logits(net, probe)
+    gain = 1.5 / max(float(np.std(z[1:])), 1e-6)
+    return Network(window, channels, tuple(feats),
+                   (net.dense[0], Dense((w2 * gain).astype(np.float32), np.array([-gain * z[0]], np.float32), "sigmoid")))
 
 
 def _feature_shape(window: int, channels: int, feats: list) -> tuple[int, int]:
@@ -269,13 +274,13 @@ def _features(net: Network, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _logit(net: Network, windows: np.ndarray) -> float:
+def _logits(net: Network, windows: np.ndarray) -> np.ndarray:
     z = _features(net, np.asarray(windows, np.float64)).reshape(len(windows), -1)
     for d in net.dense[:-1]:
         z = z @ d.w.astype(np.float64) + d.b
         z = np.maximum(z, 0.0) if d.activation == "relu" else z
     d = net.dense[-1]
-    return float((z @ d.w.astype(np.float64) + d.b)[0, 0])
+    return (z @ d.w.astype(np.float64) + d.b)[:, 0]
 
 
 def reference_probabilities(net: Network, windows: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -599,7 +604,7 @@ def check_segments(window: int, channels: int, *, real: Sequence[np.ndarray] = (
     lc, _ = simulate_lightcurve(n_days=3.0, seed=seed, n_flares=4, n_holes=0, gap_days=(10.0, 10.0))
     flux.append(lc.flux[:1500] / np.nanmedian(lc.flux))
     for noise in (1e-4, 1e-3, 1e-2, 5e-2):  # noise around 1 with flare-like spikes
-        x = 1.0 + rng.normal(0, noise, window + 300)
+        x = 1.0 + rng.normal(0, noise, window + 200)
         for c in rng.integers(0, x.size, 6):
             x[c:] += rng.uniform(0.005, 0.5) * np.exp(-np.arange(x.size - c) / rng.uniform(1, 20))
         flux.append(x)
@@ -729,10 +734,12 @@ def write_sliding(member_path: str | os.PathLike, net: Network | None = None, *,
     if METADATA_KEY not in props:
         raise ModelFileError(f"{member_path}: no flarelight metadata; write the member with export_onnx first")
     meta = ModelMetadata.from_json(props[METADATA_KEY], source=str(member_path))
+    if target.exists():  # never leave a graph of an earlier member beside this one
+        target.unlink()
     reason = _no_sliding_reason(meta)
+    if reason:
+        return None, reason
     try:
-        if reason:
-            return None, reason
         if net is None:
             if keras_model is None:
                 raise ValueError("write_sliding needs net= or keras_model=")
@@ -751,12 +758,8 @@ def write_sliding(member_path: str | os.PathLike, net: Network | None = None, *,
     except (SlidingUnsupportedError, SlidingMismatchError) as exc:
         if strict:
             raise
-        reason = str(exc)
-        warnings.warn(f"{member_path.name}: no sliding graph: {reason}", SlidingNotWrittenWarning, stacklevel=2)
-        return None, reason
-    finally:
-        if reason and target.exists():
-            target.unlink()
+        warnings.warn(f"{member_path.name}: no sliding graph: {exc}", SlidingNotWrittenWarning, stacklevel=2)
+        return None, str(exc)
     info = {"format_version": SLIDING_FORMAT, "member_file": member_path.name,
             "member_sha256": sha256_file(member_path), "window": net.window, "offset": meta.preprocessing.offset,
             "channels": net.channels, "centred": bool(centre), "flops_per_start": int(flops),
