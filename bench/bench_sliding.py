@@ -2,11 +2,11 @@
 """Sliding execution: how to run it (threads, chunks) and how exact it is (numerics), measured.
 
 ``--study threads`` (one sector, prepared once, median wall time of ``--repeats`` scorings):
-    stella's 10 converted models: the per-window engine; sliding with members in parallel (one 1-thread session
-    each, ``threads`` at a time: FlareModel's choice); sliding with members one after another, each with
-    ``threads`` intra-op threads; one fused graph holding all 10 members (intra-op threads, and onnxruntime's
-    parallel executor); the sliding chunk size. The sliding-ready test model (one member): intra-op threads vs
-    chunks in parallel.
+    stella's 10 converted models: the per-window engine; sliding with every chunk of every member as one task
+    for ``threads`` 1-thread workers (FlareModel's choice); members in parallel (one task per member); members
+    one after another with ``threads`` intra-op threads; one fused graph holding all 10 members (intra-op
+    threads, and onnxruntime's parallel executor); the chunk size. The sliding-ready test model (one member):
+    chunks on 1-thread workers vs one session with intra-op threads.
 ``--study numerics`` (DEV light curves of ../shared/eval/dev_manifest.json):
     max |p - float64| and |p - per-window| at every scored cadence of stella's models, for the sliding graph
     with and without input centring (x - 1), and whether the catalogues of both engines are identical.
@@ -146,10 +146,17 @@ def study_threads(args: argparse.Namespace, model_dir: Path, test_dir: Path) -> 
     prep = prepare(lc, ms.preprocessing)
     print(f"stella's models, {prep.centres.size} scored cadences, {threads} threads", flush=True)
     record("stella x10", "windows engine (FlareModel default)", _median_time(lambda: mw._score_prepared(prep), max(1, args.repeats // 2)))
-    base = _median_time(lambda: ms._score_prepared(prep), args.repeats)
-    record("stella x10", "sliding: members in parallel, 1 thread each (FlareModel)", base)
+    record("stella x10", f"sliding: chunks of all members on {threads} 1-thread workers (FlareModel)",
+           _median_time(lambda: ms._score_prepared(prep), args.repeats))
+    out = np.empty((ms.n_models, prep.centres.size), np.float32)
+
+    def members_parallel() -> None:
+        with ThreadPoolExecutor(threads) as pool:
+            for f in [pool.submit(m.sliding.score, prep, out[k]) for k, m in enumerate(ms.members)]:
+                f.result()
+
+    record("stella x10", "sliding: members in parallel, 1 thread each", _median_time(members_parallel, args.repeats))
     seq = [load_sliding(m.path, m.metadata, threads)[0] for m in ms.members]
-    out = np.empty((len(seq), prep.centres.size), np.float32)
 
     def sequential() -> None:
         for k, s in enumerate(seq):
@@ -172,7 +179,7 @@ def study_threads(args: argparse.Namespace, model_dir: Path, test_dir: Path) -> 
     for chunk in (1024, 2048, 4096, 8192, 16384):
         for m in ms.members:
             m.sliding.chunk = chunk
-        record("stella x10", f"sliding, members in parallel, chunk {chunk}", _median_time(lambda: ms._score_prepared(prep), args.repeats))
+        record("stella x10", f"sliding (FlareModel), chunk {chunk}", _median_time(lambda: ms._score_prepared(prep), args.repeats))
 
     # ---------------------------------------------------------------- the sliding-ready test model
     tw = FlareModel(test_dir, engine="windows", threads=threads)
@@ -180,24 +187,12 @@ def study_threads(args: argparse.Namespace, model_dir: Path, test_dir: Path) -> 
     tprep = prepare(lc, ts.preprocessing)
     print(f"sliding-ready test model, {tprep.centres.size} scored cadences", flush=True)
     record("test model", "windows engine", _median_time(lambda: tw._score_prepared(tprep), args.repeats))
-    record("test model", f"sliding, {threads} intra-op threads (FlareModel)", _median_time(lambda: ts._score_prepared(tprep), args.repeats))
-    one = load_sliding(ts.members[0].path, ts.members[0].metadata, 1)[0]
+    record("test model", f"sliding: chunks on {threads} 1-thread workers (FlareModel)",
+           _median_time(lambda: ts._score_prepared(tprep), args.repeats))
+    intra = load_sliding(ts.members[0].path, ts.members[0].metadata, threads)[0]
     tout = np.empty(tprep.centres.size, np.float32)
-    segs = one.segments(tprep)
-    one.chunk = 2048
-
-    def chunks_parallel() -> None:
-        jobs = []
-        with ThreadPoolExecutor(threads) as pool:
-            for x, first, n in segs:
-                k0 = int(np.searchsorted(tprep.centres, first))
-                for a in range(0, n, one.chunk):
-                    b = min(a + one.chunk, n)
-                    jobs.append(pool.submit(one.run_segment, x[:, a:b + one.window - 1], tout[k0 + a:k0 + b]))
-            for j in jobs:
-                j.result()
-
-    record("test model", f"sliding, chunks in parallel on {threads} 1-thread workers", _median_time(chunks_parallel, args.repeats))
+    record("test model", f"sliding: one session, {threads} intra-op threads",
+           _median_time(lambda: intra.score(tprep, tout), args.repeats))
     return {"threads": threads, "rows": rows, "n_centres_stella": int(prep.centres.size)}
 
 

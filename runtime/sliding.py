@@ -25,15 +25,19 @@ Decisions
 * **Chunks**: a long segment runs in chunks of ``chunk`` window starts (default :data:`CHUNK`), each reading
   its ``chunk + window - 1`` cadences (consecutive chunks overlap by ``window - 1``), so memory stays bounded
   whatever the segment length; results go straight into the caller's output row.
-* **Threads**: an ensemble runs its members concurrently, one single-threaded session each (measured faster
-  than intra-op threads or one fused graph on 2 and 4 cores: ``bench/bench_sliding.py``); a single model uses
-  intra-op threads.
+* **Threads**: every chunk of every member is an independent task (:meth:`SlidingMember.tasks`); FlareModel
+  runs them ``threads`` at a time on single-threaded sessions. Measured on 2 cores (``bench/bench_sliding.py
+  --study threads``): for stella's 10 members this beats running the members one by one with intra-op threads
+  and one fused graph of all members (intra-op or onnxruntime's parallel executor); for a single member,
+  chunks in parallel ran 2.6x faster than intra-op threads.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -46,8 +50,8 @@ from .sessions import open_session
 #: metadata key of the sliding graph's own record
 SLIDING_KEY = "flarelight_sliding"
 SLIDING_FORMAT = 1
-#: window starts per onnxruntime call (memory per call and member: about 1 kB per start for stella's network)
-CHUNK = 8192
+#: window starts per onnxruntime call (stella's network: ~10 MB per call in flight; 1024-4096 measured alike)
+CHUNK = 2048
 
 
 def sliding_path(member_path: str | Path) -> Path:
@@ -123,13 +127,16 @@ class SlidingMember:
                 out.append((x, a, b - a))
         return out
 
-    def score(self, prep: Prepared, out: np.ndarray) -> None:
-        """Write this member's probability at every ``prep.centres`` into ``out`` (float32, (centres,))."""
-        if prep.pre.window != self.window or prep.pre.n_channels != self.channels:
-            raise ModelFileError(f"{self.path}: built for window {self.window} x {self.channels} channels, the light "
-                                 f"curve was prepared for {prep.pre.window} x {prep.pre.n_channels}")
+    def tasks(self, prep: Prepared, out: np.ndarray) -> list[Callable[[], None]]:
+        """One callable per chunk; together they write this member's probability at every ``prep.centres``
+        into ``out`` (float32, shape (centres,)). Independent of each other: run them in any order or thread."""
+        if prep.pre.window != self.window or prep.pre.offset != self.offset or prep.pre.n_channels != self.channels:
+            raise ModelFileError(f"{self.path}: built for window {self.window} (offset {self.offset}) x {self.channels} "
+                                 f"channels, the light curve was prepared for {prep.pre.window} (offset "
+                                 f"{prep.pre.offset}) x {prep.pre.n_channels}")
         if out.shape != prep.centres.shape or out.dtype != np.float32:
             raise ValueError(f"out: need float32 of shape {prep.centres.shape}, got {out.dtype} {out.shape}")
+        jobs: list[Callable[[], None]] = []
         filled = 0
         for x, first_centre, n in self.segments(prep):
             k0 = int(np.searchsorted(prep.centres, first_centre))
@@ -137,18 +144,30 @@ class SlidingMember:
                     prep.centres[k0 + n - 1] != first_centre + n - 1:
                 raise AssertionError(f"{self.path.name}: the prepared centres are not the segment's window "
                                      "starts (preprocessing and sliding execution disagree)")
-            self.run_segment(x, out[k0:k0 + n])
+            for a in range(0, n, self.chunk):
+                b = min(a + self.chunk, n)
+                jobs.append(partial(self._run, x[:, a:b + self.window - 1], out[k0 + a:k0 + b]))
             filled += n
         if filled != prep.centres.size:
-            raise AssertionError(f"{self.path.name}: scored {filled} of {prep.centres.size} centres")
+            raise AssertionError(f"{self.path.name}: {filled} window starts for {prep.centres.size} centres")
+        return jobs
+
+    def score(self, prep: Prepared, out: np.ndarray) -> None:
+        """Write this member's probability at every ``prep.centres`` into ``out`` (float32, (centres,)), chunk
+        after chunk in this thread."""
+        for job in self.tasks(prep, out):
+            job()
 
     def run_segment(self, x: np.ndarray, out: np.ndarray) -> None:
         """Probabilities of every window start of one segment ``x`` (channels, L) into ``out`` (L - window + 1,)."""
         n = x.shape[1] - self.window + 1
         for a in range(0, n, self.chunk):
             b = min(a + self.chunk, n)
-            seg = np.ascontiguousarray(x[None, :, a:b + self.window - 1], dtype=np.float32)
-            out[a:b] = self.session.run(None, {self.input_name: seg})[0].reshape(-1)
+            self._run(x[:, a:b + self.window - 1], out[a:b])
+
+    def _run(self, x: np.ndarray, out: np.ndarray) -> None:
+        seg = np.ascontiguousarray(x[None], dtype=np.float32)
+        out[:] = self.session.run(None, {self.input_name: seg})[0].reshape(-1)
 
 
 def load_sliding(member_path: Path, meta: ModelMetadata, threads: int | None,
