@@ -62,7 +62,7 @@ def _load_member(path: Path, threads: int | None) -> Member:
                              f"(batch, {pre.window}, {pre.n_channels}); the file is inconsistent: re-export it")
     if len(sess.get_outputs()) != 1:
         raise ModelFileError(f"{path}: expected one output (the flare probability)")
-    sliding, reason = load_sliding(path, meta, threads)
+    sliding, reason = load_sliding(path, meta, 1)  # one thread: FlareModel runs chunks of all members in parallel
     return Member(path=path, session=sess, metadata=meta, input_name=inputs[0].name, sliding=sliding,
                   no_sliding_reason=reason)
 
@@ -92,7 +92,8 @@ class FlareModel:
     threads : int, optional
         CPU threads to use (default: all cores). An ensemble runs its members concurrently, one
         single-threaded onnxruntime session each, ``threads`` at a time (this beats intra-op threading for
-        a CNN this small); a single model uses ``threads`` intra-op threads.
+        a CNN this small); a single model uses ``threads`` intra-op threads. The sliding engine runs the
+        chunks of every member as independent tasks, ``threads`` at a time, on single-threaded sessions.
     batch_size : int
         Windows per inference call of the per-window engine (memory: ``batch_size * window * 4`` bytes per
         channel).
@@ -205,7 +206,9 @@ class FlareModel:
     def _score_prepared(self, prep: Prepared) -> np.ndarray:
         """Each member's probability at ``prep.centres``: float32, shape (n_models, centres)."""
         scores = np.empty((self.n_models, prep.centres.size), np.float32)
-        workers = min(self.threads, self.n_models)
+        # sliding: every chunk of every member is one task for `threads` workers (measured faster than intra-op
+        # threads or a fused graph: bench/bench_sliding.py); windows: members in parallel
+        workers = self.threads if self.engine == "sliding" else min(self.threads, self.n_models)
         with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
             def each_member(fn) -> None:
                 if pool is None:
@@ -216,7 +219,13 @@ class FlareModel:
                         f.result()
 
             if self.engine == "sliding":
-                each_member(lambda k: self.members[k].sliding.score(prep, scores[k]))
+                tasks = [t for k, m in enumerate(self.members) for t in m.sliding.tasks(prep, scores[k])]
+                if pool is None:
+                    for task in tasks:
+                        task()
+                else:
+                    for f in [pool.submit(task) for task in tasks]:
+                        f.result()
             else:
                 for sl, batch in window_batches(prep, self.batch_size):
                     each_member(lambda k: scores[k].__setitem__(sl, self._run_windows(k, batch)))
