@@ -185,12 +185,12 @@ def from_arrays(time: Any, flux: Any, flux_err: Any = None, quality: Any = None,
     if np.any(steps < 0):
         i = int(np.flatnonzero(steps < 0)[0])
         raise UnsortedTimeError(
-            f"{where}: time is not increasing (step {i}: {t[finite_t][i]!r} -> {t[finite_t][i + 1]!r}); "
+            f"{where}: time is not increasing (step {i}: {float(t[finite_t][i])!r} -> {float(t[finite_t][i + 1])!r}); "
             "sort the cadences by time first (e.g. order = np.argsort(time))")
     if np.any(steps == 0):
         i = int(np.flatnonzero(steps == 0)[0])
         raise DuplicateTimeError(
-            f"{where}: duplicate time stamp {t[finite_t][i]!r}; remove repeated cadences (e.g. with np.unique)")
+            f"{where}: duplicate time stamp {float(t[finite_t][i])!r}; remove repeated cadences (e.g. with np.unique)")
     bad = ~(finite_t & np.isfinite(f)) | quality_mask(q, quality_bitmask, t.size)
     if bad.all():
         raise AllNaNError(
@@ -295,7 +295,7 @@ def _check_file_times(time: Any, where: str) -> None:
     i = int(np.flatnonzero(steps <= 0)[0])
     zeros = int(np.count_nonzero(t == 0.0))
     what = f"{zeros} of its {t.size} finite TIME values are exactly 0" if zeros else \
-        f"TIME goes from {t[i]!r} to {t[i + 1]!r} at finite cadence {i}"
+        f"TIME goes from {float(t[i])!r} to {float(t[i + 1])!r} at finite cadence {i}"
     raise CorruptFileError(
         f"{where}: looks corrupted: {what}, and a light-curve file's TIME always increases; download it again "
         "(if you wrote this file yourself, sort its rows by TIME and remove repeated cadences)")

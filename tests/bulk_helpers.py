@@ -37,9 +37,11 @@ def write_spoc_like(path: Path, seed: int, *, n_days: float = 3.0, n_flares: int
     return path
 
 
-def data_offset(path: Path, hdu: int = 1) -> int:
+def flux_byte(path: Path, row: int = 100) -> int:
+    """File offset of a byte inside row ``row``'s PDCSAP_FLUX value (a flip there still parses)."""
     with fits.open(path) as h:
-        return h.fileinfo(hdu)["datLoc"]
+        dtype = h[1].data.dtype
+        return h.fileinfo(1)["datLoc"] + row * dtype.itemsize + dtype.fields["PDCSAP_FLUX"][1] + 1
 
 
 def broken_files(folder: Path, good: Path) -> dict[str, Path]:
@@ -55,7 +57,7 @@ def broken_files(folder: Path, good: Path) -> dict[str, Path]:
     out["empty"] = folder / "empty_lc.fits"
     out["empty"].write_bytes(b"")
     flipped = bytearray(raw)
-    flipped[data_offset(good) + 4 * 1000 + 2] ^= 0x10  # one bit of one flux value
+    flipped[flux_byte(good)] ^= 0x10  # one bit of one flux value
     out["checksum"] = folder / "bitflip_lc.fits"
     out["checksum"].write_bytes(bytes(flipped))
     out["text"] = folder / "text_lc.fits"

@@ -96,3 +96,69 @@ def test_demo_runs_on_the_shipped_model(tmp_path):
     res = run("demo", "-o", png)
     assert f"model: {FlareModel.default().model_id}" in res.output
     assert "recovered" in res.output and png.stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------------- find --out-dir (bulk runs)
+@pytest.fixture(scope="module")
+def bulk_inputs(tmp_path_factory):
+    """Three simulated files in nested folders, a checksum-broken copy and a truncated one; the fast peak model."""
+    pytest.importorskip("onnx")
+    from bulk_helpers import broken_files, peak_model, write_spoc_like
+
+    d = tmp_path_factory.mktemp("bulk")
+    (d / "sub").mkdir()
+    good = [write_spoc_like(d / "s1_lc.fits", 1), write_spoc_like(d / "sub" / "s2_lc.fits", 2),
+            write_spoc_like(d / "sub" / "s3_lc.fits", 3)]
+    bad = broken_files(d / "sub", good[0])
+    for kind in ("corrupted", "notlc", "empty", "text"):
+        bad.pop(kind).unlink()
+    return d, good, bad, peak_model(d / "peak.onnx")
+
+
+def test_find_out_dir_prints_each_error_once_and_a_summary(bulk_inputs, tmp_path):
+    d, good, bad, model = bulk_inputs
+    out = tmp_path / "out"
+    res = run("find", d, "--out-dir", out, "-m", model, ok=False)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    for f in bad.values():
+        assert res.output.count(f.name) == 1  # one line per error, not a log warning and an error line
+    assert "CorruptFileError" in res.output and "checksum" in res.output
+    assert "3 ok, 0 skipped (done before), 2 error(s)" in res.output and "flares.fits" in res.output
+    assert "files/s" not in res.output.split("summary")[0]  # no progress bar when not on a terminal
+    assert (out / "flares.fits").exists() and (out / "stars.ecsv").exists()
+    res = run("find", d, "--out-dir", out, "-m", model, "-q", ok=False)  # errors only
+    assert "3 file(s) already done" not in res.output and "summary" not in res.output
+    assert res.output.count("error:") == 2
+    res = run("-q", "find", str(d / "sub" / "s*_lc.fits"), f"@{_listing(tmp_path, good[0])}", "--out-dir", out,
+              "-m", model)
+    assert res.output == ""  # everything done, nothing to say
+
+
+def _listing(tmp_path, *files):
+    p = tmp_path / "inputs.txt"
+    p.write_text("# inputs\n" + "\n".join(map(str, files)) + "\n")
+    return p
+
+
+def test_find_checksum_can_be_skipped(bulk_inputs):
+    d, good, bad, model = bulk_inputs
+    res = run("find", bad["checksum"], "-m", model, ok=False)
+    assert res.exit_code == 1 and "--no-verify-checksum" in res.output
+    res = run("find", bad["checksum"], "-m", model, "--no-verify-checksum")
+    assert "flare" in res.output
+
+
+def test_find_out_dir_bad_inputs_are_one_line(bulk_inputs, tmp_path):
+    d, good, bad, model = bulk_inputs
+    twin = tmp_path / "s1_lc.fits"
+    twin.write_bytes(good[0].read_bytes())
+    res = run("find", good[0], twin, "--out-dir", tmp_path / "out", "-m", model, ok=False)
+    assert res.exit_code == 1 and "would both write s1_lc.flares.ecsv" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+    res = run("find", str(tmp_path / "*.nothing"), "--out-dir", tmp_path / "out", "-m", model, ok=False)
+    assert res.exit_code == 1 and "no file matches" in res.output
+    pytest.importorskip("distributed")
+    res = run("find", good[0], "--out-dir", tmp_path / "out", "-m", model, "--dask", "tcp://127.0.0.1:9",
+              "--dask-timeout", "1", ok=False)
+    assert res.exit_code == 1 and "cannot reach the Dask scheduler" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
