@@ -156,10 +156,10 @@ def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     Notes
     -----
     Worker processes are spawned: a script that calls this with ``workers > 1`` must do so under
-    ``if __name__ == "__main__":``. A file never stops the batch: unreadable, corrupted or unscorable files are "error" rows (and get no
-    catalogue, so the next run retries them), as are bugs. A worker process that dies costs only its
-    file: it is retried once in a fresh worker, then recorded as a ``WorkerDiedError`` row. Worker
-    processes exit when the main process dies.
+    ``if __name__ == "__main__":``. A file never stops the batch: unreadable, corrupted or unscorable files
+    are "error" rows (and get no catalogue, so the next run retries them), as are bugs. A worker process
+    that dies costs only its file: it is retried once in a fresh worker, then recorded as a
+    ``WorkerDiedError`` row. Worker processes exit when the main process dies.
     """
     t_start = time.perf_counter()
     files = expand_inputs(files)

@@ -2,10 +2,11 @@
 
 Files are submitted a few at a time (twice as many as the cluster has threads), so a first Ctrl-C
 schedules nothing more, cancels what has not started and waits only for the files running; a second
-cancels those too and returns at once. Dask's own logging is silenced to errors for the run, and a local cluster works in a temporary
-folder that is removed afterwards (no ``dask-scratch-space`` left behind). Each Dask worker process
-loads its own model once (:func:`~flarelight.runtime.sweep_task.process_model`); with a remote
-cluster every worker must see the input files and the output folder at the same paths.
+cancels those too and returns at once. Dask's own logging is silenced to errors for the run, and a
+local cluster works in a temporary folder that is removed afterwards (no ``dask-scratch-space`` left
+behind). Each Dask worker process loads its own model once
+(:func:`~flarelight.runtime.sweep_task.process_model`); with a remote cluster every worker must see the
+input files and the output folder at the same paths.
 """
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ def dask_client(address: str, threads: int, timeout: float) -> Iterator[Any]:
         try:  # the scheduler and the worker make their scratch folders under "temporary-directory"
             with dask.config.set({"temporary-directory": scratch}), \
                     LocalCluster(processes=False, n_workers=1, threads_per_worker=max(1, threads),
-                                 dashboard_address=None, silence_logs=logging.ERROR, local_directory=scratch) as cluster, \
+                                 dashboard_address=None, silence_logs=logging.ERROR,
+                                 local_directory=scratch) as cluster, \
                     Client(cluster) as client:
                 yield client
         finally:

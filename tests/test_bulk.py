@@ -86,7 +86,8 @@ def batch(tmp_path_factory) -> dict[str, Path]:
             for key in ("CHECKSUM", "DATASUM"):
                 hdu.header.remove(key, ignore_missing=True)
     files[zeroed.name] = zeroed
-    files["short_lc.fits"] = write_spoc_like(d / "short_lc.fits", 40, n_days=0.25, n_flares=0, n_holes=0)  # fewer cadences than a window
+    # fewer cadences than a window
+    files["short_lc.fits"] = write_spoc_like(d / "short_lc.fits", 40, n_days=0.25, n_flares=0, n_holes=0)
     f32 = d / "float32time_lc.fits"
     with fits.open(files["sim02_lc.fits"]) as h:
         cols = [fits.Column(name="TIME", format="E", array=h[1].data["TIME"].astype(np.float32))]
