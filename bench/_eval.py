@@ -1,5 +1,6 @@
-"""Pure helpers of ``bench/bench_models.py``: flare_eval loading, flare injection, recovery matching,
-completeness binning, and scoring a light curve only where injected flares change the model's windows.
+"""Pure helpers of ``bench/bench_models.py``: flare_eval loading, flare placement (the flux is added by the
+runtime's one injector, :func:`flarelight.runtime.simulate.add_flares`), recovery matching, completeness
+binning, and scoring a light curve only where injected flares change the model's windows.
 
 Everything here but :func:`load_flare_eval` and :func:`rescore_near_flares` is numpy-only and unit-tested
 in ``tests/test_bench_models.py``.
@@ -56,23 +57,19 @@ def robust_sigma(rel_flux: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
-def segment_edge_distance(time: np.ndarray, gap_factor: float = 4.0) -> np.ndarray:
+def segment_edge_distance(time: np.ndarray, pre: Any = None) -> np.ndarray:
     """For each (good, sorted) cadence, its distance in cadences to the nearest segment edge.
 
-    A segment breaks at steps longer than ``gap_factor`` x the median step; the light curve's first and
-    last cadences are edges too. A cadence at an edge has distance 0.
+    Segments follow the runtime's gap rule (:func:`flarelight.runtime.preprocess.segment`, ``pre`` default
+    ``Preprocessing()``); the light curve's first and last cadences are edges too. A cadence at an edge has
+    distance 0.
     """
-    t = np.asarray(time, float)
-    n = t.size
-    if n == 0:
-        return np.empty(0, np.int64)
-    steps = np.diff(t)
-    brk = np.flatnonzero(steps > gap_factor * np.median(steps)) if n > 1 else np.empty(0, np.int64)
-    firsts = np.r_[0, brk + 1]
-    lasts = np.r_[brk, n - 1]
-    idx = np.arange(n)
-    seg = np.searchsorted(firsts, idx, side="right") - 1
-    return np.minimum(idx - firsts[seg], lasts[seg] - idx).astype(np.int64)
+    from flarelight.runtime.metadata import Preprocessing
+    from flarelight.runtime.preprocess import segment
+    from flarelight.runtime.simulate import segment_edge_distance as edge_distance
+
+    seg, _ = segment(np.asarray(time, float), pre or Preprocessing())
+    return edge_distance(seg)
 
 
 def template_integral() -> float:
@@ -89,7 +86,7 @@ class Injection:
     """Injected flares of one light curve (arrays of equal length) and the injected flux."""
 
     flux: np.ndarray
-    excess: np.ndarray  # relative excess at input length (sum of exposure-averaged profiles)
+    excess: np.ndarray  # added flux / quiescent level, input length (sum of exposure-averaged profiles)
     tpeak: np.ndarray
     fwhm: np.ndarray  # days
     amplitude: np.ndarray  # relative, before exposure averaging
@@ -97,6 +94,7 @@ class Injection:
     snr: np.ndarray  # amplitude / robust sigma
     edge_dist: np.ndarray  # cadences to the nearest segment edge (good cadences)
     near_gap: np.ndarray  # edge_dist < near_gap_cad
+    level: np.ndarray  # quiescent flux each amplitude is relative to (flux units)
 
 
 def choose_positions(good_time: np.ndarray, edge_dist: np.ndarray, n: int, rng: np.random.Generator, *,
@@ -123,13 +121,14 @@ def choose_positions(good_time: np.ndarray, edge_dist: np.ndarray, n: int, rng: 
 def inject_flares(time: np.ndarray, flux: np.ndarray, good: np.ndarray, n: int, rng: np.random.Generator, *,
                   amp_range: tuple[float, float] = (1e-3, 0.3), fwhm_min_range: tuple[float, float] = (2.0, 60.0),
                   min_sep: float = 0.5, near_fraction: float = 0.3, near_gap_cad: int = 100) -> Injection:
-    """Multiply Davenport flares onto ``flux`` (``flux * (1 + sum of profiles)``) at random good cadences.
+    """Add Davenport flares at random good cadences with the runtime's one injector
+    (:func:`flarelight.runtime.simulate.add_flares`: ``amplitude x local quiescent flux x profile``).
 
     Amplitude and FWHM are log-uniform in ``amp_range`` (relative) and ``fwhm_min_range`` (minutes); peak
     times are a good cadence's time plus a uniform offset of +-0.5 cadence. ED (s) is the integral of the
     template times amplitude times FWHM; SNR is amplitude / the light curve's robust point-to-point sigma.
     """
-    from flarelight.runtime.simulate import flare_profile
+    from flarelight.runtime.simulate import add_flares
 
     gi = np.flatnonzero(good)
     gt = time[gi]
@@ -141,14 +140,11 @@ def inject_flares(time: np.ndarray, flux: np.ndarray, good: np.ndarray, n: int, 
     amp = np.exp(rng.uniform(np.log(amp_range[0]), np.log(amp_range[1]), m))
     fwhm = np.exp(rng.uniform(np.log(fwhm_min_range[0]), np.log(fwhm_min_range[1]), m)) / 1440.0
     tpeak = gt[pos] + rng.uniform(-0.5, 0.5, m) * cad
-    excess = np.zeros(time.size)
-    ft = np.isfinite(time)
-    for tp, fw, a in zip(tpeak, fwhm, amp):
-        excess[ft] += flare_profile(time[ft], tp, fw, a, exposure=cad)
+    inj = add_flares(time, flux, tpeak, fwhm, amp, good=good, exposure=cad)
     sigma = robust_sigma(flux[gi] / np.median(flux[gi]))
     ed = amp * fwhm * 86400.0 * template_integral()
-    return Injection(flux=flux * (1.0 + excess), excess=excess, tpeak=tpeak, fwhm=fwhm, amplitude=amp, ed=ed,
-                     snr=amp / sigma, edge_dist=dist[pos], near_gap=dist[pos] < near_gap_cad)
+    return Injection(flux=inj.flux, excess=inj.excess, tpeak=tpeak, fwhm=fwhm, amplitude=amp, ed=ed,
+                     snr=amp / sigma, edge_dist=dist[pos], near_gap=dist[pos] < near_gap_cad, level=inj.level)
 
 
 # ----------------------------------------------------------------------------- recovery
@@ -218,7 +214,7 @@ def rescore_near_flares(model: Any, lc_injected: Any, excess: np.ndarray, base_p
         return prob
     sub = dataclasses.replace(prep, centres=sel)
     scores = np.empty(sel.size, np.float64)
-    for sl, batch in window_batches(sub, pre, model.batch_size):
+    for sl, batch in window_batches(sub, model.batch_size):
         scores[sl] = model.score_windows(batch).astype(np.float64).mean(axis=0)
     prob[prep.kept[sel]] = scores
     return prob

@@ -85,15 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=1024, help="windows per inference call (memory)")
     a = ap.parse_args(argv)
 
-    from flarelight.runtime import FlareModel, read_lightcurve
-    from flarelight.runtime.catalogue import DEFAULT_THRESHOLD, find_flares
+    from flarelight.runtime import FlareModel, find_flares, read_lightcurve
+    from flarelight.runtime.catalogue import DEFAULT_THRESHOLD
+    from flarelight.runtime.jsonio import write_json
 
     fe = load_flare_eval(a.eval_script)
     manifest = json.loads(a.manifest.read_text())["lightcurves"]
     shared_root = a.manifest.resolve().parents[1]
     params = {k: v for k, v in (("threshold", a.threshold), ("min_cadences", a.min_cadences),
                                 ("merge_gap", a.merge_gap)) if v is not None}
-    threshold = params.get("threshold", DEFAULT_THRESHOLD)
+    threshold = params.get("threshold", DEFAULT_THRESHOLD)  # of the naive runs (the catalogue: the model's)
 
     with tempfile.TemporaryDirectory() as tmp:
         if a.model:
@@ -147,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = dict(model=model.model_id, params=params, elapsed_s=elapsed, overlapping_rows=total_overlap,
                catalogue=res_cat, naive=res_naive, per_file=per_file)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(out, indent=1, default=fe._json_default))
+    write_json(a.out, out)
     print(f"wrote {a.out}")
     return 0
 

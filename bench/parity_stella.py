@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -147,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [(r["file"], k) for r in rows for k, v in r["checks"].items() if not v]
     for f, k in failed:
         print(f"FAILED {f}: {k}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"tolerance": args.tol, "stella_python": str(args.stella_python),
-                                     "files": rows, "passed": not failed}, indent=1))
+    from flarelight.runtime.jsonio import write_json
+
+    write_json(args.json, {"tolerance": args.tol, "stella_python": str(args.stella_python), "files": rows,
+                           "passed": not failed})
     print(f"wrote {args.json}; {'ALL PASSED' if not failed else f'{len(failed)} check(s) FAILED'}")
     return 0 if not failed else 1
 

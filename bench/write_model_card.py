@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 from flarelight.runtime import FlareModel
+from flarelight.runtime.atomic import atomic_path
+from flarelight.trainer.export import graph_sha256
 
 
 def fmt(x, nd=2):
@@ -73,6 +75,8 @@ def main() -> None:
     rec = json.loads((a.models / "training.json").read_text())
     model = FlareModel(a.models)
     pre = model.preprocessing
+    restamps = rec.get("restamps", [])
+    trained_gap = restamps[0]["members"][0]["gap_tolerance"][0] if restamps else None
     lines = [
         "# flarelight-v1", "",
         "flarelight's default ensemble: " + f"{model.n_models} CNNs with stella's architecture (Feinstein et al. 2020), "
@@ -87,7 +91,10 @@ def main() -> None:
         f"- flux divided by its median, then per window: minus the window's median, divided by the light curve's "
         f"robust point-to-point noise, arcsinh-compressed (`{pre.normalisation}`);",
         f"- windows of {pre.window} cadences, the window of cadence i = flux[i-{pre.offset}:i+{pre.window - pre.offset}];",
-        f"- segments split where a step exceeds {pre.gap_tolerance} x the median cadence;",
+        f"- segments split where a step exceeds {pre.gap_tolerance} x the median cadence (a gap of three or more "
+        "missing cadences splits, two or fewer are bridged; half a cadence from either, so timing jitter never "
+        "decides)" + (f"; the members were trained with {trained_gap} and re-stamped (see Changes below)"
+                      if trained_gap is not None and trained_gap != pre.gap_tolerance else "") + ";",
         f"- edge mode `{pre.edge_mode}`: a second input channel flags real cadences (1) and padding (0), so every kept "
         "cadence is scored, including the ones within 100 cadences of a gap or edge that stella cannot score; "
         "flares there are flagged `near_gap`/`near_edge` in the catalogue.",
@@ -110,12 +117,14 @@ def main() -> None:
         lines.append(f"- **{sp}** ({len(rec['split'][sp])} stars): " + ", ".join(str(t) for t in rec["split"][sp]))
     lines += ["", f"Left out (they flare but carry no labels): TIC {', '.join(map(str, rec['excluded_tics']))}; files "
               + ", ".join(rec["excluded_files"]) + ".", "", "### Members", "",
-              "| file | seed | epochs (best) | sha256 |", "|---|---|---|---|"]
+              "The file sha256 covers the metadata too; the weights sha256 is that of the model without its metadata "
+              "(`flarelight.trainer.export.graph_sha256`), which a metadata re-stamp leaves unchanged.", "",
+              "| file | member id | seed | epochs (best) | sha256 | weights sha256 |", "|---|---|---|---|---|---|"]
     by_seed = {m["seed"]: m for m in rec["members"]}
     for p, meta in zip(model.paths, model.metadata):
         m = by_seed.get(meta.seed, {})
-        lines.append(f"| {p.name} | {meta.seed} | {m.get('epochs_run')} ({m.get('best_epoch')}) | "
-                     f"`{hashlib.sha256(p.read_bytes()).hexdigest()}` |")
+        lines.append(f"| {p.name} | {meta.model_id} | {meta.seed} | {m.get('epochs_run')} ({m.get('best_epoch')}) | "
+                     f"`{hashlib.sha256(p.read_bytes()).hexdigest()}` | `{graph_sha256(p)}` |")
     lines += ["", "### Data (read in place from `../shared`; sha256)", "", "| file | TIC | kind | split | sha256 |",
               "|---|---|---|---|---|"]
     for f in rec["files"]:
@@ -123,9 +132,18 @@ def main() -> None:
     for c in rec["catalogs"]:
         lines.append(f"| data/catalogs/{c['file']} | – | catalogue | – | `{c['sha256'][:16]}…` |")
     lines.append("")
+    if restamps:
+        lines += ["## Changes", ""]
+        for r in restamps:
+            m0 = r["members"][0]
+            lines.append(f"- {r['date']}: {r['what']} (`python -m flarelight.trainer.restamp`): member ids "
+                         f"`{m0['model_id'][0]}` -> `{m0['model_id'][1]}` (and likewise for every member), gap "
+                         f"tolerance {m0['gap_tolerance'][0]} -> {m0['gap_tolerance'][1]}. {r.get('note', '')}".rstrip())
+        lines.append("")
     if a.bench.exists():
         lines += quality_section(json.loads(a.bench.read_text()))
-    (a.models / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+    with atomic_path(a.models / "MODEL_CARD.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
     print(f"wrote {a.models / 'MODEL_CARD.md'}")
 
 

@@ -5,24 +5,31 @@ from pathlib import Path
 
 import click
 
+from .deprecated import merge_alias
 from .options import check_output, overwrite_option
 
 
 @click.command("convert-stella")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for one <basename>.onnx per .keras model.")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for one <basename>.onnx per .keras model (required).")
+@click.option("-o", "out_dir_old", type=click.Path(file_okay=False, path_type=Path), default=None, hidden=True,
+              help="Deprecated alias of --out-dir.")
 @overwrite_option
-def convert_stella(sources, out_dir, overwrite):
+def convert_stella(sources, out_dir, out_dir_old, overwrite):
     """Convert stella .keras models (files, or folders of them) in SOURCES to ONNX files in OUT_DIR.
 
     Each export is checked against Keras on real-like, random and adversarial windows and refused above
     1e-5; the ONNX metadata carries stella's preprocessing, so `flarelight predict -m OUT_DIR` reproduces stella.
+    Members are named stella/s<seed> (the seed in the file name).
     """
     from flarelight.runtime import FlarelightError
     from flarelight.trainer.export import convert_stella as convert
     from flarelight.trainer.progress import progress_bar
 
+    out_dir = merge_alias(out_dir, out_dir_old, "--out-dir", "-o")
+    if out_dir is None:
+        raise click.UsageError("give --out-dir (the folder for the ONNX files)")
     files: list[Path] = []
     for s in sources:
         found = sorted(s.glob("*.keras")) if s.is_dir() else [s]

@@ -12,13 +12,15 @@ from .options import check_output, overwrite_option
 @click.argument("keras_model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="ONNX file to write (default: beside the model, .onnx).")
+@click.option("--name", "model_name", default=None,
+              help="Model name for the member id <name>/s<seed> (default: the id in --meta, or the file's stem).")
 @click.option("--meta", "meta_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="ModelMetadata JSON (default: <model>.meta.json written by `flarelight train`, if present).")
 @click.option("--dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Training set (.npz or stella .fits): its preprocessing and real windows for the check.")
 @click.option("--atol", type=float, default=1e-5, show_default=True, help="Largest accepted |ONNX - Keras|.")
 @overwrite_option
-def export(keras_model, output, meta_path, dataset, atol, overwrite):
+def export(keras_model, output, model_name, meta_path, dataset, atol, overwrite):
     """Export KERAS_MODEL to ONNX (tf2onnx), checked against Keras on real, random and adversarial windows.
 
     Fails, writing nothing, if ONNX and Keras differ by more than --atol. The ONNX metadata (window,
@@ -29,8 +31,9 @@ def export(keras_model, output, meta_path, dataset, atol, overwrite):
     import numpy as np
 
     from flarelight.runtime import FlarelightError, ModelMetadata, Preprocessing
-    from flarelight.trainer.dataset import load_training_set
-    from flarelight.trainer.export import export_onnx, sha256_file
+    from flarelight.trainer.export import export_onnx, read_metadata, sha256_file
+    from flarelight.trainer.train import member_id
+    from flarelight.trainer.trainingset import load_training_set
 
     output = output or keras_model.with_suffix(".onnx")
     check_output(output, overwrite)
@@ -49,12 +52,16 @@ def export(keras_model, output, meta_path, dataset, atol, overwrite):
             if ts is not None:
                 training.update(description=ts.meta.get("description", ""), data_sha256=ts.content_hash())
             meta = ModelMetadata(preprocessing=pre, model_id=keras_model.stem, training=training)
+        if model_name:
+            meta = meta.replace(model_id=member_id(model_name, meta.seed) if meta.seed is not None else model_name)
         real = None
         if ts is not None:
             idx = np.random.default_rng(0).choice(len(ts), min(256, len(ts)), replace=False)
             real = ts.x[np.sort(idx)]
         path = export_onnx(model, output, meta, real_windows=real, atol=atol)
+        written = read_metadata(path)
     except FlarelightError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{keras_model.name} -> {path} (max |ONNX - Keras| = {meta.metrics['onnx_max_abs_diff']:.2g})")
+    click.echo(f"{keras_model.name} -> {path} ({written.model_id}; max |ONNX - Keras| = "
+               f"{written.metrics['onnx_max_abs_diff']:.2g})")
 

@@ -47,3 +47,31 @@ def stella_model(stella_onnx_dir):
     from flarelight.runtime import FlareModel
 
     return FlareModel(stella_onnx_dir)
+
+
+# ----------------------------------------------------------------------------- trainer and Keras-parity fixtures
+@pytest.fixture(scope="module")
+def fl_model(stella_onnx_dir):
+    """The converted stella ensemble with an explicit modest batch, so memory stays bounded beside Keras
+    whatever the runtime's default."""
+    from flarelight.runtime import FlareModel
+
+    return FlareModel(stella_onnx_dir, batch_size=1024)
+
+
+@pytest.fixture(scope="module")
+def keras_models() -> list:
+    """stella's ten .keras models loaded with Keras, in the order of STELLA_KERAS."""
+    import keras
+
+    return [keras.models.load_model(p, compile=False) for p in STELLA_KERAS]
+
+
+@pytest.fixture(scope="session")
+def flare_eval():
+    """``../shared/eval/flare_eval.py``, the reference matching rule, imported by path (it is not a package)."""
+    path = shared_path("eval", "flare_eval.py")
+    spec = importlib.util.spec_from_file_location("flare_eval", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

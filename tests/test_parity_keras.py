@@ -12,26 +12,10 @@ import pytest
 
 from conftest import HAVE_TF, PARITY_FILES, STELLA_KERAS, shared_path
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_TF, reason="needs TensorFlow/Keras (the trainer extra)")]
+pytestmark = [pytest.mark.slow, pytest.mark.train,
+              pytest.mark.skipif(not HAVE_TF, reason="needs TensorFlow/Keras (the trainer extra)")]
 
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def fl_model(stella_onnx_dir):
-    """The converted stella ensemble with an explicit modest batch, so memory stays bounded beside Keras
-    whatever the runtime's default (batch_size=8192 with onnxruntime's arena held ~6.5 GB)."""
-    from flarelight.runtime import FlareModel
-
-    return FlareModel(stella_onnx_dir, batch_size=1024)
-
-
-@pytest.fixture(scope="module")
-def keras_models() -> list:
-    """stella's ten .keras models, loaded with Keras (same order as STELLA_KERAS)."""
-    import keras
-
-    return [keras.models.load_model(p, compile=False) for p in STELLA_KERAS]
 
 
 def numpy_windows(time: np.ndarray, flux: np.ndarray, window: int, offset: int) -> tuple[np.ndarray, np.ndarray]:

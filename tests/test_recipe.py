@@ -1,15 +1,20 @@
-"""The flarelight-v1 recipe's own pieces: the split by star, thinning, impostors, the threshold rewrite."""
+"""The flarelight-v1 recipe's own pieces: the split by star, thinning, impostors, the metadata rewrites."""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
-from conftest import SHARED
-from onnx_models import linear_model
-from flarelight.runtime import FlareModel, Preprocessing
-from flarelight.runtime.simulate import simulate_lightcurve
-from flarelight.trainer import recipe
-from flarelight.trainer.dataset import from_arrays
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.train
+
+from conftest import ROOT, SHARED  # noqa: E402
+from onnx_models import linear_model  # noqa: E402
+from flarelight.runtime import FlareModel, Preprocessing  # noqa: E402
+from flarelight.runtime.simulate import simulate_lightcurve  # noqa: E402
+from flarelight.trainer import recipe  # noqa: E402
+from flarelight.trainer.trainingset import from_arrays  # noqa: E402
 
 
 def test_sources_and_split_keep_every_star_in_one_split():
@@ -31,6 +36,15 @@ def test_sources_and_split_keep_every_star_in_one_split():
     assert all(len(v) == 1 for v in by_star.values())
 
 
+def test_recipe_split_reproduces_the_shipped_split():
+    """The one by-star split (trainer.split) deals the recipe's stars exactly as flarelight-v1 was trained."""
+    shipped = json.loads((ROOT / "models" / "flarelight-v1" / "split.json").read_text())
+    split = recipe.assign_split([s.tic for s in recipe.find_sources(SHARED)], seed=0)
+    for name in ("train", "val", "test"):
+        assert sorted(t for t, v in split.items() if v == name) == sorted(shipped[name])
+    assert sum(len(v) for v in shipped.values()) == len(split) > 60
+
+
 def test_thin_positive_runs_caps_each_flare_and_rebalances():
     rng = np.random.default_rng(0)
     cad = 2 / 1440
@@ -47,6 +61,15 @@ def test_thin_positive_runs_caps_each_flare_and_rebalances():
     assert out.n_positive == 16 + 5 + 16                        # long flares capped, short one kept whole
     assert len(out) - out.n_positive == 3 * out.n_positive
     assert np.all(np.isin(out.time[out.y == 1], t_pos))
+    # a run is split by the gap rule (3.5 cadences), not by any missing cadence: two missing cadences inside
+    # the 100-cadence flare keep it one run, four split it in two
+    for hole, n_runs in (((40, 41), 1), ((40, 41, 42, 43), 2)):
+        keep = ~np.isin(np.arange(y.size), hole)
+        ts2 = from_arrays(np.zeros((keep.sum(), 4, 1), np.float32), y[keep], star=source[keep],
+                          split=np.full(keep.sum(), "train"), time=time[keep])
+        ts2.source[:] = source[keep]
+        out2 = recipe.thin_positive_runs(ts2, max_per_run=16, negatives_per_positive=3.0, seed=0)
+        assert out2.n_positive == 16 * n_runs + 5 + 16
 
 
 def test_impostors_change_flux_but_not_time_or_mask():
@@ -60,11 +83,34 @@ def test_impostors_change_flux_but_not_time_or_mask():
 
 
 def test_set_threshold_rewrites_metadata_only(tmp_path):
+    from flarelight.trainer.export import graph_sha256
+
     path = linear_model(tmp_path / "m.onnx", Preprocessing(window=20, offset=10))
-    before = FlareModel(path)
+    before, graph = FlareModel(path), graph_sha256(path)
     recipe.set_threshold(path, 0.85)
     after = FlareModel(path)
     assert before.threshold == 0.5 and after.threshold == pytest.approx(0.85)
-    assert after.preprocessing == before.preprocessing
+    assert after.preprocessing == before.preprocessing and graph_sha256(path) == graph
     x = np.random.default_rng(0).normal(1, 0.01, (5, 20, 1)).astype(np.float32)
     np.testing.assert_array_equal(after.score_windows(x), before.score_windows(x))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # atomic: no temporary file left
+
+
+def test_restamp_model_names_members_and_keeps_weights(tmp_path):
+    from flarelight.trainer.export import graph_sha256
+    from flarelight.trainer.restamp import restamp_model
+
+    pre = Preprocessing(window=20, offset=10, gap_tolerance=4.0)
+    paths = [linear_model(tmp_path / f"m_s{s}.onnx", pre, seed=s, model_id=f"model_s{s}") for s in (1000, 1001)]
+    (tmp_path / "training.json").write_text(json.dumps({"seed": 0}))
+    graphs = [graph_sha256(p) for p in paths]
+    x = np.random.default_rng(1).normal(1, 0.01, (7, 20, 1)).astype(np.float32)
+    scores = FlareModel(paths).score_windows(x)
+    rec = restamp_model(tmp_path, "mymodel", gap_tolerance=3.5, note="test")
+    model = FlareModel(paths)
+    assert [m.model_id for m in model.metadata] == ["mymodel/s1000", "mymodel/s1001"]
+    assert model.model_id == "mymodel (2 members)" and model.preprocessing == pre.replace(gap_tolerance=3.5)
+    assert [graph_sha256(p) for p in paths] == graphs
+    np.testing.assert_array_equal(model.score_windows(x), scores)
+    doc = json.loads((tmp_path / "training.json").read_text())
+    assert doc["seed"] == 0 and doc["restamps"] == [rec] and rec["members"][0]["gap_tolerance"] == [4.0, 3.5]

@@ -25,7 +25,8 @@ import pytest
 
 from conftest import HAVE_TF, PARITY_FILES, STELLA_KERAS, shared_path
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_TF, reason="needs TensorFlow/Keras (the trainer extra)")]
+pytestmark = [pytest.mark.slow, pytest.mark.train,
+              pytest.mark.skipif(not HAVE_TF, reason="needs TensorFlow/Keras (the trainer extra)")]
 
 TOL = 1e-5
 SOME = (0, 4, 9)  # members compared on every check; the ensemble mean uses all 10 on one file
@@ -97,23 +98,6 @@ def categories(t: np.ndarray, good_inds: np.ndarray, cad_pad: int = 100) -> dict
 
 
 # ----------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def fl_model(stella_onnx_dir):
-    """The converted stella ensemble with an explicit modest batch, so memory stays bounded beside Keras
-    whatever the runtime's default (batch_size=8192 with onnxruntime's arena held ~6.5 GB)."""
-    from flarelight.runtime import FlareModel
-
-    return FlareModel(stella_onnx_dir, batch_size=1024)
-
-
-@pytest.fixture(scope="module")
-def keras_models() -> dict[int, object]:
-    """All ten stella models in Keras, by index into STELLA_KERAS."""
-    import keras
-
-    return {k: keras.models.load_model(p, compile=False) for k, p in enumerate(STELLA_KERAS)}
-
-
 def user_arrays(lc):
     """What a stella user passes: the QUALITY == 0, finite cadences (and their input rows)."""
     keep = (lc.quality == 0) & np.isfinite(lc.time) & np.isfinite(lc.flux) & np.isfinite(lc.flux_err)
@@ -153,7 +137,7 @@ def test_matches_stella_on_real_windows(au_mic, keras_models) -> None:
 
 
 def test_ensemble_mean_matches_stella(au_mic, keras_models) -> None:
-    ref = np.nanmean([keras_scores(m, au_mic["x"]) for m in keras_models.values()], axis=0)
+    ref = np.nanmean([keras_scores(m, au_mic["x"]) for m in keras_models], axis=0)
     ok = au_mic["cat"]["real_ok"]
     d = np.abs(au_mic["mean"][au_mic["rows"]][ok] - ref[ok])
     assert d.max() <= TOL

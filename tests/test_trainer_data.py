@@ -1,20 +1,31 @@
-"""flarelight.trainer data side: catalogues, training sets, the by-star split, injection, metrics (no TensorFlow)."""
+"""flarelight.trainer data side: input labels, training sets, the by-star split, injection, metrics.
+
+None of these tests runs TensorFlow, but ``import flarelight.trainer`` needs the [train] extra installed.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import DATA, TESS, shared_path
-from flarelight.runtime import FlarelightError, Preprocessing, read_lightcurve
-from flarelight.runtime.preprocess import prepare, window_batches
-from flarelight.runtime.simulate import simulate_lightcurve
-from flarelight.trainer.catalogs import CatalogError, CatalogMatchError, FlareCatalog, load_catalog
-from flarelight.trainer.dataset import (TrainingDataError, TrainingSet, build_dataset, from_arrays, load_stella_fits,
-                                        read_lightcurves, read_stella_npy, split_by_star, write_stella_fits)
-from flarelight.trainer.evaluate import (average_precision, confusion_matrix, event_scores, events_from_prob,
-                                         precision_recall_curve, window_metrics)
-from flarelight.trainer.inject import InjectionError, inject_flares
+pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.train
+
+from conftest import DATA, TESS, shared_path  # noqa: E402
+from flarelight.runtime import FlarelightError, Preprocessing, read_lightcurve  # noqa: E402
+from flarelight.runtime.preprocess import prepare, window_batches  # noqa: E402
+from flarelight.runtime.scored import Scored  # noqa: E402
+from flarelight.runtime.simulate import simulate_lightcurve  # noqa: E402
+from flarelight.trainer.evaluate import (average_precision, catalogue_events, confusion_matrix,  # noqa: E402
+                                         event_scores, evaluate_lightcurves, pool, precision_recall_curve, prf,
+                                         window_metrics)
+from flarelight.trainer.inject import InjectionError, inject_flares  # noqa: E402
+from flarelight.trainer.labels import CatalogError, CatalogMatchError, FlareCatalog, load_catalog  # noqa: E402
+from flarelight.trainer.reading import read_lightcurves  # noqa: E402
+from flarelight.trainer.split import assign_stars, deal_counts, split_by_star  # noqa: E402
+from flarelight.trainer.stella_format import load_stella_fits, read_stella_npy, write_stella_fits  # noqa: E402
+from flarelight.trainer.trainingset import TrainingDataError, TrainingSet, from_arrays  # noqa: E402
+from flarelight.trainer.windows import build_dataset  # noqa: E402
 
 CAT = DATA / "catalogs"
 AUMIC = "tess2018206045859-s0001-0000000441420236-0120-s_lc.fits"
@@ -105,7 +116,7 @@ def test_windows_are_runtime_windows_and_never_straddle_gaps(aumic):
     assert np.all(prep.seg[pos - pre.offset] == prep.seg[pos]) and np.all(prep.seg[pos + after] == prep.seg[pos])
     # and identical to the runtime's inference window at that cadence
     runtime = {}
-    for sl, batch in window_batches(prep, pre, 4096):
+    for sl, batch in window_batches(prep, 4096):
         for c, w in zip(prep.centres[sl], batch):
             runtime[int(c)] = w.copy()
     for i in range(0, len(ts), 7):
@@ -121,10 +132,17 @@ def test_negatives_keep_away_from_flares(aumic):
     ts = build_dataset([lc], cat, negatives_per_positive=None, fractions=None, positives="interval")
     iv = cat.for_lightcurve(lc).intervals()
     neg_t = ts.time[ts.y == 0]
+    pos_t = ts.time[ts.y == 1]
+    assert len(iv) >= 30 and neg_t.size > 10_000 and pos_t.size >= len(iv)  # neither check below runs on nothing
     inside = ((neg_t[:, None] >= iv[None, :, 0]) & (neg_t[:, None] <= iv[None, :, 1])).any(1)
     assert not inside.any()
-    pos_t = ts.time[ts.y == 1]
     assert ((pos_t[:, None] >= iv[None, :, 0]) & (pos_t[:, None] <= iv[None, :, 1])).any(1).all()
+    # and at least negative_margin (3) kept cadences from any flare cadence
+    prep = prepare(lc, Preprocessing())
+    k = np.searchsorted(prep.time, neg_t)
+    flare_k = np.flatnonzero(((prep.time[:, None] >= iv[None, :, 0]) & (prep.time[:, None] <= iv[None, :, 1])).any(1))
+    j = np.clip(np.searchsorted(flare_k, k), 1, flare_k.size - 1)
+    assert np.min(np.minimum(np.abs(k - flare_k[j - 1]), np.abs(k - flare_k[j]))) > 3
 
 
 def test_lightcurve_without_gaps_and_pad_mode():
@@ -167,6 +185,30 @@ def test_split_by_star_puts_no_star_in_two_splits():
         split_by_star(np.array([1, 1, 2]), (0.6, 0.2, 0.2))
     with pytest.raises(TrainingDataError, match="no star id"):
         split_by_star(np.array([-1, 1, 2, 3]))
+
+
+def test_deal_counts_round_train_and_val_and_give_test_the_rest():
+    for n in range(3, 120):
+        for f in ((0.6, 0.15, 0.25), (0.7, 0.15, 0.15), (0.6, 0.2, 0.2)):
+            c = deal_counts(n, f)
+            assert c.sum() == n and np.all(c >= 1)
+            if n >= 10:  # no one-star top-ups needed: exactly the documented rule
+                assert (c[0], c[1]) == (round(f[0] * n), round(f[1] * n))
+    assert deal_counts(2, (0.5, 0.0, 0.5)).tolist() == [1, 0, 1]
+
+
+def test_fixed_stars_keep_their_split_and_the_rest_is_dealt():
+    stars = np.arange(100, 160)
+    fixed = {100: "test", 101: "test", 102: "val", 103: "train"}
+    a = assign_stars(stars, (0.6, 0.15, 0.25), seed=4, fixed=fixed)
+    assert set(a) == set(stars.tolist()) and all(a[k] == v for k, v in fixed.items())
+    dealt = [a[int(t)] for t in stars if int(t) not in fixed]
+    assert [dealt.count(x) for x in ("train", "val", "test")] == deal_counts(56, (0.6, 0.15, 0.25)).tolist()
+    # the window-level split is the star-level one, window by window
+    ids = np.repeat(stars, 3)
+    assert split_by_star(ids, (0.6, 0.15, 0.25), seed=4, fixed=fixed).tolist() == [a[int(t)] for t in ids]
+    with pytest.raises(TrainingDataError, match="fixed split names"):
+        assign_stars(stars, fixed={100: "holdout"})
 
 
 def test_build_dataset_split_is_by_star():
@@ -290,15 +332,53 @@ def test_metrics_match_sklearn():
     assert np.isclose(rec[-1], 1.0)
 
 
-def test_events_and_event_scores():
+def test_event_scores_on_hand_made_events():
     cad = 2 / 1440
     t = 1000 + np.arange(200) * cad
-    p = np.zeros(200)
-    p[50:55] = 0.9  # overlaps the first label
-    p[120:122] = 0.8  # a false event
-    ev = events_from_prob(t, p, 0.5, cad)
-    assert ev.shape == (2, 3) and np.isclose(ev[0, 1], t[50]) and np.isclose(ev[0, 2], t[54])
+    ev = np.array([[t[52], t[50], t[54]],      # overlaps the first label
+                   [t[121], t[120], t[121]]])  # a false event
     true = np.array([[t[53], t[60]], [t[150], t[160]]])
     s = event_scores(ev, true, cad, t)
     assert (s["n_true"], s["n_recovered"], s["n_pred"], s["n_tp"], s["n_fp"]) == (2, 1, 2, 1, 1)
-    assert s["recall"] == 0.5 and s["precision"] == 0.5
+    assert s["recall"] == 0.5 and s["precision"] == 0.5 and s["f1"] == 0.5
+    assert s["exposure_days"] == pytest.approx(200 * cad) and s["fp_per_day"] == pytest.approx(1 / (200 * cad))
+    # within 2 cadences of slack an event still matches, beyond it not
+    near = np.array([[t[63], t[62], t[63]]])
+    far = np.array([[t[64], t[63], t[64]]])
+    assert event_scores(near, true, cad, t)["n_tp"] == 1 and event_scores(far, true, cad, t)["n_tp"] == 0
+
+
+def test_prf_and_pool_follow_flare_eval(flare_eval):
+    rows = [dict(n_true=10, n_recovered=6, n_pred=9, n_tp=7, n_fp=2, exposure_days=20.0),
+            dict(n_true=0, n_recovered=0, n_pred=3, n_tp=0, n_fp=3, exposure_days=10.0),
+            dict(n_true=4, n_recovered=0, n_pred=0, n_tp=0, n_fp=0, exposure_days=5.0)]
+    p = pool(rows)
+    ref = flare_eval._prf(14, 6, 12, 7)
+    assert (p["n_true"], p["n_recovered"], p["n_pred"], p["n_tp"], p["n_fp"]) == (14, 6, 12, 7, 5)
+    assert p["recall"] == pytest.approx(ref["recall"]) and p["precision"] == pytest.approx(ref["precision"])
+    assert p["f1"] == pytest.approx(ref["f1"]) and p["fp_per_day"] == pytest.approx(5 / 35)
+    assert np.isnan(prf(0, 0, 3, 0)["recall"]) and np.isnan(prf(4, 0, 0, 0)["f1"]) and prf(4, 0, 3, 0)["f1"] == 0.0
+
+
+def test_evaluation_scores_catalogue_rows_not_runs():
+    lc, flares = simulate_lightcurve(n_days=6, seed=8, n_flares=5, gap_days=(3.0, 3.2))
+    iv = np.array([[f.tpeak - 2 * f.fwhm, f.tpeak + 5 * f.fwhm] for f in flares])
+    # a flickering "model": high inside each label, with one dip below threshold inside the flare, and a
+    # single-cadence false alarm; runs of prob > 0.5 would give two events per flare, the catalogue one row
+    prob = np.where(np.isfinite(lc.time), 0.02, np.nan)
+    for s_, e_ in iv:
+        inside = np.flatnonzero((lc.time >= s_) & (lc.time <= s_ + 0.4 * (e_ - s_)))
+        prob[inside] = 0.95
+        prob[inside[len(inside) // 2]] = 0.3
+    pre = Preprocessing()
+    res = evaluate_lightcurves(lambda _: prob, [lc], [iv], threshold=0.5, pre=pre)
+    rows = catalogue_events(Scored.from_probabilities(lc, prob, pre, threshold=0.5), 0.5)
+    from flarelight.runtime import find_flares
+
+    table = find_flares(Scored.from_probabilities(lc, prob, pre, threshold=0.5), threshold=0.5)
+    assert len(table) >= 3 and np.array_equal(rows[:, 1], np.asarray(table["tstart"], float))
+    e = res["event"]
+    assert e["n_pred"] == len(table) and e["n_true"] == len(flares)
+    assert e == pool([res["per_lightcurve"][0]["event"]])
+    ok = np.isfinite(prob) & lc.good
+    assert res["cadence"]["n"] == int(ok.sum()) and res["cadence"]["n_positive"] > 0

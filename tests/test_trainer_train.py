@@ -6,12 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from flarelight.runtime import FlareModel, Preprocessing
-from flarelight.runtime.simulate import simulate_lightcurve
-from flarelight.trainer.dataset import build_dataset
-from flarelight.trainer.inject import inject_flares
-
 pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.train
+
+from flarelight.runtime import FlareModel, Preprocessing  # noqa: E402
+from flarelight.runtime.simulate import simulate_lightcurve  # noqa: E402
+from flarelight.trainer.inject import inject_flares  # noqa: E402
+from flarelight.trainer.windows import build_dataset  # noqa: E402
 
 TINY = {"filters": (4, 8), "kernels": (7, 3), "dense": 8}
 
@@ -55,8 +56,9 @@ def test_onnx_metadata_and_runtime_use(trained):
     lcs, _, ts, out, members = trained
     model = FlareModel(out)  # the runtime loads the whole folder as an ensemble
     assert model.n_models == 2 and model.preprocessing == ts.preprocessing
+    assert model.model_id == "model (2 members)"
     for meta, m in zip(model.metadata, members):
-        assert meta.seed == m.seed
+        assert meta.seed == m.seed and meta.model_id == f"model/s{m.seed}"
         assert meta.training["data_sha256"] == ts.content_hash()
         assert meta.training["description"] == "synthetic test set"
         assert "test_average_precision" in meta.metrics and meta.metrics["onnx_max_abs_diff"] <= 1e-5
@@ -113,9 +115,12 @@ def test_build_cnn_is_stella_by_default():
 
 
 def test_training_needs_a_train_split():
-    from flarelight.trainer.dataset import from_arrays
-    from flarelight.trainer.train import TrainingError, train_model
+    from flarelight.trainer.train import TrainingError, member_id, train_model
+    from flarelight.trainer.trainingset import from_arrays
 
     ts = from_arrays(np.ones((6, 200), np.float32), [0, 1, 0, 1, 0, 1])
     with pytest.raises(TrainingError, match="no 'train' windows"):
         train_model(ts, 0, epochs=1)
+    assert member_id("flarelight-v1", 1000) == "flarelight-v1/s1000"
+    with pytest.raises(TrainingError, match="without '/'"):
+        member_id("a/b", 1)

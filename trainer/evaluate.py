@@ -1,26 +1,31 @@
 """Evaluation from scratch with numpy: window metrics, PR curve, per-cadence and per-event scores, plots.
 
-Per-event scoring follows ``../shared/eval/flare_eval.py``: events are contiguous runs of probability above the
-threshold (split at time gaps > 1.5 cadences); a predicted event [ps, pe] overlaps a label [ls, le] when
-``ps <= le + slack`` and ``pe >= ls - slack`` with ``slack = 2`` cadences; a label is recovered if any event overlaps
-it, an event is a true positive if it overlaps any label.
+A detected event is what the runtime ships: a row of :func:`flarelight.runtime.find_flares` (the catalogue),
+built from the model's probabilities. Per-event scoring follows ``../shared/eval/flare_eval.py``: a row
+[ps, pe] overlaps a label [ls, le] when ``ps <= le + slack`` and ``pe >= ls - slack`` with ``slack = 2``
+cadences; a label is recovered if any row overlaps it, a row is a true positive if it overlaps any label.
+Window and per-cadence metrics are extra views of the same probabilities.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from flarelight.runtime.atomic import atomic_path
 from flarelight.runtime.errors import FlarelightError
 from flarelight.runtime.io import LightCurveData
+from flarelight.runtime.jsonio import write_json
+from flarelight.runtime.metadata import Preprocessing
+from flarelight.runtime.scored import Scored
 
-from .catalogs import FlareCatalog, merge_intervals
-from .dataset import _json_default, cadence_labels
+from .labels import FlareCatalog, cadence_labels, labels_for, merge_intervals
 
 SLACK_CADENCES = 2
+#: event counts summed by :func:`pool`
+COUNTS = ("n_true", "n_recovered", "n_pred", "n_tp", "n_fp")
 
 
 class EvaluationError(FlarelightError, ValueError):
@@ -88,40 +93,49 @@ def window_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict
             "average_precision": average_precision(y, p)}
 
 
-def events_from_prob(time: np.ndarray, prob: np.ndarray, threshold: float = 0.5,
-                     cadence_d: float | None = None) -> np.ndarray:
-    """Runs of ``prob > threshold`` as ``(n, 3)`` [tpeak (max prob), tstart, tstop], split at gaps > 1.5 cadences."""
-    time, prob = np.asarray(time, float), np.asarray(prob, float)
-    ok = np.isfinite(time)
-    time, prob = time[ok], prob[ok]
-    if time.size == 0:
-        return np.empty((0, 3))
-    cad = cadence_d or float(np.nanmedian(np.diff(time)))
-    on = prob > threshold  # NaN -> False
-    cont = np.r_[False, on[1:] & on[:-1] & (np.diff(time) <= 1.5 * cad)]
-    starts = np.flatnonzero(on & ~cont)
-    ev = []
-    for i in starts:
-        j = i
-        while j + 1 < on.size and cont[j + 1]:
-            j += 1
-        k = i + int(np.argmax(prob[i:j + 1]))
-        ev.append((time[k], time[i], time[j]))
-    return np.array(ev, float).reshape(-1, 3)
-
-
 def overlaps(a: np.ndarray, b: np.ndarray, slack: float) -> np.ndarray:
     """Boolean matrix: interval ``a[i]`` overlaps ``b[j]`` within ``slack``."""
     a, b = np.asarray(a, float).reshape(-1, 2), np.asarray(b, float).reshape(-1, 2)
     return (a[:, None, 0] <= b[None, :, 1] + slack) & (a[:, None, 1] >= b[None, :, 0] - slack)
 
 
+def prf(n_true: int, n_recovered: int, n_pred: int, n_tp: int) -> dict:
+    """Recall, precision and F1 from event counts, as ``flare_eval.py`` pools them (the one F1 of the trainer).
+
+    Recall is NaN without labels, precision NaN without events, F1 NaN if either is, 0 if both are 0.
+    """
+    r = n_recovered / n_true if n_true else float("nan")
+    p = n_tp / n_pred if n_pred else float("nan")
+    f1 = float("nan") if not (np.isfinite(r) and np.isfinite(p)) else (2 * r * p / (r + p) if r + p > 0 else 0.0)
+    return {"recall": r, "precision": p, "f1": f1}
+
+
+def pool(rows: Sequence[dict]) -> dict:
+    """Sum the event counts and exposure of several :func:`event_scores` results and score the sums."""
+    out: dict[str, Any] = {k: int(sum(r[k] for r in rows)) for k in COUNTS}
+    days = float(sum(r["exposure_days"] for r in rows if np.isfinite(r["exposure_days"])))
+    out["exposure_days"] = days
+    out.update(prf(out["n_true"], out["n_recovered"], out["n_pred"], out["n_tp"]))
+    out["fp_per_day"] = out["n_fp"] / days if days > 0 else float("nan")
+    out["n_lightcurves"] = len(rows)
+    return out
+
+
 def event_scores(events: np.ndarray, true: np.ndarray, cadence_d: float, good_time: np.ndarray | None = None,
                  slack_cadences: int = SLACK_CADENCES) -> dict:
     """Event-level counts and precision/recall/F1 of predicted events against labelled intervals.
 
-    A label counts only if observable (``good_time`` has a cadence within it, +-0.5 cadence) when ``good_time``
-    is given.
+    Parameters
+    ----------
+    events : ndarray, shape (n, 3)
+        [tpeak, tstart, tstop] per event (e.g. :func:`catalogue_events`).
+    true : ndarray, shape (m, 2)
+        Labelled [tstart, tstop] intervals (overlapping ones are merged).
+    cadence_d : float
+    good_time : ndarray, optional
+        Times of the scored cadences: a label counts only if one lies within it (+-0.5 cadence), and
+        they give the exposure for false positives per day.
+    slack_cadences : int
     """
     events = np.asarray(events, float).reshape(-1, 3)
     true = merge_intervals(true)
@@ -135,67 +149,75 @@ def event_scores(events: np.ndarray, true: np.ndarray, cadence_d: float, good_ti
     rec = m[:, obs].any(0)
     n_true, n_rec, n_tp, n_pred = int(obs.sum()), int(rec.sum()), int(tp.sum()), len(events)
     days = (good_time.size * cadence_d) if good_time is not None else float("nan")
-    r = n_rec / n_true if n_true else float("nan")
-    p = n_tp / n_pred if n_pred else float("nan")
-    f1 = 2 * r * p / (r + p) if (n_true and n_pred and r + p > 0) else float("nan") if not (n_true and n_pred) else 0.0
     return {"n_true": n_true, "n_recovered": n_rec, "n_pred": n_pred, "n_tp": n_tp, "n_fp": n_pred - n_tp,
-            "recall": r, "precision": p, "f1": f1, "exposure_days": days,
+            **prf(n_true, n_rec, n_pred, n_tp), "exposure_days": days,
             "fp_per_day": (n_pred - n_tp) / days if days and np.isfinite(days) else float("nan")}
 
 
-def evaluate_lightcurves(predict: Callable[[LightCurveData], np.ndarray], lightcurves: Sequence[LightCurveData],
-                         labels: FlareCatalog | Sequence[Any], threshold: float = 0.5,
-                         progress: Any = None) -> dict:
-    """Per-cadence and per-event scores of a model on held-out light curves.
+def catalogue_events(scored: Scored, threshold: float) -> np.ndarray:
+    """The events the runtime ships: ``find_flares`` rows of a scored light curve as (n, 3) [tpeak, tstart, tstop]."""
+    from flarelight.runtime import find_flares
+
+    t = find_flares(scored, threshold=threshold)
+    return np.column_stack([np.asarray(t[c], float) for c in ("tpeak", "tstart", "tstop")]).reshape(-1, 3)
+
+
+def evaluate_lightcurves(score: Callable[[LightCurveData], Scored | np.ndarray], lightcurves: Sequence[LightCurveData],
+                         labels: FlareCatalog | Sequence[Any], threshold: float = 0.5, *,
+                         pre: Preprocessing | None = None, progress: Any = None,
+                         return_arrays: bool = False) -> dict | tuple[dict, np.ndarray, np.ndarray]:
+    """Per-event (catalogue rows) and per-cadence scores of a model on held-out light curves.
 
     Parameters
     ----------
-    predict : callable
-        ``predict(lc) -> prob`` at input length, NaN where unscored (e.g. ``FlareModel(...).predict`` or
-        :func:`keras_predictor`).
+    score : callable
+        ``score(lc)`` returns a :class:`~flarelight.runtime.scored.Scored` (e.g. ``FlareModel(...).score``) or
+        the probabilities at input length, NaN where unscored (e.g. :func:`keras_predictor`).
     lightcurves : sequence of LightCurveData
     labels : FlareCatalog, or one entry per light curve ((n, 2) BTJD intervals, FlareCatalog or table)
     threshold : float
+        The catalogue's threshold (and the cadence metrics').
+    pre : Preprocessing, optional
+        Masking and gap rule placing probabilities returned as an array (the model's); ignored for ``Scored``.
     progress : object with ``update(n)``, optional
+    return_arrays : bool
+        Also return the per-cadence labels and probabilities (for the PR curve): ``(result, y, p)``.
 
     Returns
     -------
     dict
-        ``cadence``: :func:`window_metrics` over all scored cadences (a cadence is positive inside a labelled
-        interval); ``event``: pooled :func:`event_scores`; ``per_lightcurve``: both per light curve.
+        ``event``: pooled :func:`event_scores` of the ``find_flares`` rows; ``cadence``: :func:`window_metrics`
+        over all scored cadences (a cadence is positive inside a labelled interval); ``per_lightcurve``: both
+        per light curve.
     """
-    from .dataset import _labels_for
-
     ys, ps, per = [], [], []
-    pooled = {"n_true": 0, "n_recovered": 0, "n_pred": 0, "n_tp": 0, "n_fp": 0, "exposure_days": 0.0}
     for k, lc in enumerate(lightcurves):
         item = labels if isinstance(labels, FlareCatalog) else labels[k]
-        iv, _ = _labels_for(item, lc, False)
-        prob = np.asarray(predict(lc), float)
-        if prob.size != len(lc):
-            raise EvaluationError(f"{lc.label}: predict returned {prob.size} values for {len(lc)} cadences")
-        scored = np.isfinite(prob) & lc.good
-        y = cadence_labels(lc.time[scored], iv)
+        iv, _ = labels_for(item, lc, False)
+        scored = score(lc)
+        if not isinstance(scored, Scored):
+            prob = np.asarray(scored, float)
+            if prob.size != len(lc):
+                raise EvaluationError(f"{lc.label}: score returned {prob.size} values for {len(lc)} cadences")
+            scored = Scored.from_probabilities(lc, prob, pre, threshold=threshold)
+        prob = scored.prob
+        ok = np.isfinite(prob) & lc.good
+        y = cadence_labels(lc.time[ok], iv)
         ys.append(y)
-        ps.append(prob[scored])
-        tg = lc.time[lc.good]
-        cad = float(np.median(np.diff(tg)))
-        ev = events_from_prob(lc.time[lc.good], prob[lc.good], threshold, cad)
-        es = event_scores(ev, iv, cad, tg)
-        for key in pooled:
-            pooled[key] += es[key]
-        per.append({"lightcurve": lc.label, "tic": lc.meta.get("tic"), "cadence": window_metrics(y, prob[scored], threshold),
-                    "event": es, "n_scored": int(scored.sum()), "n_cadences": len(lc)})
+        ps.append(prob[ok])
+        kept_t = scored.prepared.time
+        cad = float(np.median(np.diff(kept_t)))
+        es = event_scores(catalogue_events(scored, threshold), iv, cad, kept_t)
+        per.append({"lightcurve": lc.label, "tic": lc.meta.get("tic"), "cadence": window_metrics(y, prob[ok], threshold),
+                    "event": es, "n_scored": int(ok.sum()), "n_cadences": len(lc)})
         if progress is not None:
             progress.update(1)
-    r = pooled["n_recovered"] / pooled["n_true"] if pooled["n_true"] else float("nan")
-    p = pooled["n_tp"] / pooled["n_pred"] if pooled["n_pred"] else float("nan")
-    pooled.update(recall=r, precision=p, f1=2 * r * p / (r + p) if (r + p) > 0 else float("nan"),
-                  fp_per_day=pooled["n_fp"] / pooled["exposure_days"] if pooled["exposure_days"] else float("nan"))
     y_all = np.concatenate(ys) if ys else np.empty(0)
     p_all = np.concatenate(ps) if ps else np.empty(0)
-    return {"threshold": threshold, "cadence": window_metrics(y_all, p_all, threshold), "event": pooled,
-            "per_lightcurve": per, "slack_cadences": SLACK_CADENCES}
+    result = {"threshold": threshold, "event_rule": "rows of flarelight.runtime.find_flares at this threshold",
+              "cadence": window_metrics(y_all, p_all, threshold), "event": pool([r["event"] for r in per]),
+              "per_lightcurve": per, "slack_cadences": SLACK_CADENCES}
+    return (result, y_all, p_all) if return_arrays else result
 
 
 def keras_predictor(model, pre, batch_size: int = 4096) -> Callable[[LightCurveData], np.ndarray]:
@@ -205,7 +227,7 @@ def keras_predictor(model, pre, batch_size: int = 4096) -> Callable[[LightCurveD
     def predict(lc: LightCurveData) -> np.ndarray:
         prep = prepare(lc, pre)
         out = np.empty(prep.centres.size, np.float64)
-        for sl, batch in window_batches(prep, pre, batch_size):
+        for sl, batch in window_batches(prep, batch_size):
             out[sl] = np.asarray(model(batch, training=False)).reshape(-1)
         return prep.scatter(out)
 
@@ -213,6 +235,13 @@ def keras_predictor(model, pre, batch_size: int = 4096) -> Callable[[LightCurveD
 
 
 # ----------------------------------------------------------------------------- plots
+def _savefig(fig: Any, path: str | os.PathLike) -> Path:
+    """Save a figure atomically (the temporary file keeps the suffix, so the format follows it)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    return Path(path)
+
+
 def _plt():
     import matplotlib
 
@@ -234,7 +263,7 @@ def plot_pr_curve(y: np.ndarray, p: np.ndarray, path: str | os.PathLike, label: 
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _savefig(fig, path)
     plt.close(fig)
     return Path(path)
 
@@ -253,7 +282,7 @@ def plot_confusion(cm: np.ndarray, path: str | os.PathLike) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _savefig(fig, path)
     plt.close(fig)
     return Path(path)
 
@@ -269,7 +298,7 @@ def plot_history(history: dict, path: str | os.PathLike) -> Path:
     ax.set_ylabel("binary cross-entropy")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _savefig(fig, path)
     plt.close(fig)
     return Path(path)
 
@@ -279,8 +308,7 @@ def write_report(metrics: dict, y: np.ndarray | None, p: np.ndarray | None, out_
     """``<prefix>metrics.json`` plus PR-curve and confusion-matrix PNGs (when window scores are given)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{prefix}metrics.json"]
-    paths[0].write_text(json.dumps(metrics, indent=1, default=_json_default))
+    paths = [write_json(out_dir / f"{prefix}metrics.json", metrics)]
     if y is not None and p is not None and np.asarray(y).size:
         paths.append(plot_pr_curve(y, p, out_dir / f"{prefix}pr_curve.png"))
         paths.append(plot_confusion(confusion_matrix(y, p, metrics.get("threshold", 0.5)), out_dir / f"{prefix}confusion.png"))
@@ -289,6 +317,6 @@ def write_report(metrics: dict, y: np.ndarray | None, p: np.ndarray | None, out_
 
 
 
-__all__ = ["confusion_matrix", "precision_recall_curve", "average_precision", "window_metrics", "events_from_prob",
-           "event_scores", "evaluate_lightcurves", "keras_predictor", "plot_pr_curve", "plot_confusion", "plot_history",
+__all__ = ["confusion_matrix", "precision_recall_curve", "average_precision", "window_metrics", "prf", "pool",
+           "event_scores", "catalogue_events", "evaluate_lightcurves", "keras_predictor", "plot_pr_curve", "plot_confusion", "plot_history",
            "write_report", "EvaluationError"]

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from flarelight.runtime.atomic import atomic_path
 from flarelight.runtime.errors import ModelFileError
 from flarelight.runtime.metadata import METADATA_KEY, STELLA_PREPROCESSING, ModelMetadata
 
@@ -28,6 +29,95 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def set_metadata(proto: Any, metadata: ModelMetadata) -> Any:
+    """Write ``metadata`` into an ONNX ModelProto's ``metadata_props["flarelight"]`` (the one metadata writer).
+
+    Every other metadata entry is removed; the graph is not touched. Returns ``proto``.
+    """
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, metadata.to_json()
+    return proto
+
+
+def read_metadata(path: str | os.PathLike) -> ModelMetadata:
+    """The :class:`ModelMetadata` of a flarelight ONNX file (read with ``onnx``).
+
+    Raises
+    ------
+    ModelFileError
+        Not a loadable ONNX file, or no flarelight metadata in it.
+    """
+    return ModelMetadata.from_json(_metadata_entry(_load_proto(path), path), source=str(path))
+
+
+def restamp(path: str | os.PathLike, **changes: Any) -> ModelMetadata:
+    """Change fields of a flarelight ONNX file's metadata in place (atomically); weights and graph untouched.
+
+    ``changes`` are :class:`ModelMetadata` fields (e.g. ``threshold=0.9``, ``model_id="flarelight-v1/s1000"``,
+    ``preprocessing=meta.preprocessing.replace(gap_tolerance=3.5)``). A sliding form beside the member
+    (``X.sliding.onnx``) gets the same metadata and the member's new SHA-256, so it stays in use. Returns the
+    new metadata.
+    """
+    import onnx
+
+    proto = _load_proto(path)
+    meta = ModelMetadata.from_json(_metadata_entry(proto, path), source=str(path)).replace(**changes)
+    set_metadata(proto, meta)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
+    _restamp_sliding(Path(path), meta)
+    return meta
+
+
+def _restamp_sliding(member: Path, meta: ModelMetadata) -> None:
+    """Copy a member's new metadata into its sliding form and re-point that at the member's new bytes."""
+    import json
+
+    import onnx
+
+    from flarelight.runtime.sliding import SLIDING_KEY, sliding_path
+
+    side = sliding_path(member)
+    if not side.is_file():
+        return
+    proto = _load_proto(side)
+    for e in proto.metadata_props:
+        if e.key == METADATA_KEY:
+            e.value = meta.to_json()
+        elif e.key == SLIDING_KEY:
+            info = json.loads(e.value)
+            info["member_sha256"] = sha256_file(member)
+            e.value = json.dumps(info, sort_keys=True)
+    with atomic_path(side) as tmp:
+        onnx.save(proto, str(tmp))
+
+
+def graph_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of an ONNX file's model without its ``metadata_props``: equal before and after :func:`restamp`,
+    and different as soon as a weight, an op or the graph's structure changes."""
+    proto = _load_proto(path)
+    del proto.metadata_props[:]
+    return hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest()
+
+
+def _load_proto(path: str | os.PathLike) -> Any:
+    import onnx
+
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # onnx raises protobuf DecodeError, OSError, ...
+        raise ModelFileError(f"{path}: not a loadable ONNX file ({type(exc).__name__}: {exc})") from exc
+
+
+def _metadata_entry(proto: Any, path: str | os.PathLike) -> str:
+    for e in proto.metadata_props:
+        if e.key == METADATA_KEY:
+            return e.value
+    raise ModelFileError(f"{path}: no flarelight metadata (metadata_props[{METADATA_KEY!r}]); "
+                         "export it with flarelight.trainer.export")
 
 
 def check_windows(window: int, channels: int = 1, n: int = 256, seed: int = 0,
@@ -98,7 +188,8 @@ def export_onnx(model, path: str | os.PathLike, metadata: ModelMetadata, *, real
     path : path-like
         Destination ``.onnx`` file.
     metadata : ModelMetadata
-        Written to ``metadata_props["flarelight"]``; ``metrics["onnx_max_abs_diff"]`` is filled in.
+        Written to ``metadata_props["flarelight"]`` with ``metrics["onnx_max_abs_diff"]`` and
+        ``metrics["onnx_check_windows"]`` added (read it back with :func:`read_metadata`).
     real_windows : ndarray, optional
         Real, preprocessed windows to include in the check (random and adversarial ones always are).
     atol : float
@@ -121,23 +212,24 @@ def export_onnx(model, path: str | os.PathLike, metadata: ModelMetadata, *, real
     if not diff <= atol:
         raise ExportMismatchError(f"ONNX export differs from Keras by {diff:.3g} > {atol:g} on {len(windows)} windows; "
                                   "not written (check the tf2onnx/onnx versions)")
-    metadata.flarelight_version = metadata.flarelight_version or runtime.__version__
-    metadata.metrics = {**metadata.metrics, "onnx_max_abs_diff": diff, "onnx_check_windows": int(len(windows))}
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, metadata.to_json()
+    metadata = metadata.replace(
+        flarelight_version=metadata.flarelight_version or runtime.__version__,
+        metrics={**metadata.metrics, "onnx_max_abs_diff": diff, "onnx_check_windows": int(len(windows))})
+    set_metadata(proto, metadata)
     proto.producer_name = "flarelight"
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(proto.SerializeToString())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    from .sliding import write_sliding  # X.sliding.onnx beside it, checked (none for per-window normalisation)
+
+    write_sliding(path, keras_model=model, real=() if real_windows is None else [real_windows])
     return path
+
+
+def stella_seed(path: str | os.PathLike) -> int | None:
+    """The seed in a stella model's file name (``ensemble_s0004_i0350_b0.73_savedmodel.keras`` -> 4), else None."""
+    m = re.search(r"(?:^|_)s(\d+)(?:_|$)", Path(path).stem)
+    return int(m.group(1)) if m else None
 
 
 def convert_stella(sources: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
@@ -161,8 +253,9 @@ def convert_stella(sources: Sequence[str | os.PathLike], out_dir: str | os.PathL
             raise ModelFileError(f"{src}: not a loadable Keras model ({type(exc).__name__}: {exc})") from exc
         window = int(model.input_shape[1])
         pre = STELLA_PREPROCESSING.replace(window=window, offset=window // 2)
-        meta = ModelMetadata(preprocessing=pre, model_id=f"stella-{src.stem.split('_')[1] if '_' in src.stem else src.stem}",
-                             training={"source": STELLA_SOURCE, "keras_file": src.name, "keras_sha256": sha256_file(src),
+        seed = stella_seed(src)
+        meta = ModelMetadata(preprocessing=pre, model_id=f"stella/s{seed}" if seed is not None else f"stella/{src.stem}",
+                             seed=seed, training={"source": STELLA_SOURCE, "keras_file": src.name, "keras_sha256": sha256_file(src),
                                        "note": "converted from stella's published ensemble; trained by stella, not flarelight"})
         out.append(export_onnx(model, Path(out_dir) / (src.stem + ".onnx"), meta, real_windows=real_windows))
         if progress is not None:

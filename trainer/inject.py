@@ -8,9 +8,10 @@ Distributions (all drawn from one seeded ``numpy.random.Generator``):
   ``min_separation`` FWHM-intervals away from any other injected flare and from every ``avoid`` interval
   (e.g. the catalogue flares), so labels never overlap.
 
-The flare adds ``local_median * profile`` to the flux, where ``profile`` is
-:func:`flarelight.runtime.simulate.flare_profile` (the Davenport template averaged over each exposure) and
-``local_median`` the running median of the good flux (``median_half_width`` cadences each side, within the segment).
+Each flare is added by the runtime's one injector, :func:`flarelight.runtime.simulate.add_flares`:
+``amplitude x Q x profile``, with ``Q`` the local quiescent flux (running median of the good flux,
+``median_half_width`` cadences each side, within the segment of the model's gap rule) at the peak and
+``profile`` the Davenport template averaged over each exposure.
 Each injected flare's label interval is ``[tpeak - 2 FWHM, tpeak + 5 FWHM]`` (the Günther 2020 convention used by
 the catalogue loaders and by ``flare_eval.py``).
 """
@@ -19,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
-from flarelight.runtime import kernels
 from flarelight.runtime.errors import FlarelightError
 from flarelight.runtime.io import LightCurveData
-from flarelight.runtime.simulate import flare_profile
+from flarelight.runtime.metadata import Preprocessing
+from flarelight.runtime.simulate import add_flares
 
 #: label interval in units of the FWHM around the peak
 INTERVAL_BEFORE, INTERVAL_AFTER = 2.0, 5.0
@@ -35,7 +36,8 @@ class InjectionError(FlarelightError, ValueError):
 def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
                   amplitude: tuple[float, float] = (0.003, 0.3), fwhm_minutes: tuple[float, float] = (2.0, 60.0),
                   edge_days: float = 0.1, min_separation: float = 1.0, avoid: np.ndarray | None = None,
-                  median_half_width: int = 180, max_tries: int = 1000) -> tuple[LightCurveData, Table]:
+                  median_half_width: int = 180, max_tries: int = 1000,
+                  pre: Preprocessing | None = None) -> tuple[LightCurveData, Table]:
     """Inject ``n_flares`` Davenport flares into a copy of ``lc``.
 
     Parameters
@@ -55,6 +57,8 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
         BTJD intervals no injected label interval may overlap (e.g. real catalogue flares).
     median_half_width : int
         Half width (cadences) of the running median the amplitude is relative to.
+    pre : Preprocessing, optional
+        Whose gap rule bounds that running median (default ``Preprocessing()``; pass the model's).
 
     Returns
     -------
@@ -78,21 +82,17 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
     rng = np.random.default_rng(seed)
     good = np.flatnonzero(lc.good)
     tg = lc.time[good]
-    cad = float(np.median(np.diff(tg))) if tg.size > 1 else 0.0
-    seg = kernels.segment_ids(tg, 4.0 * cad) if tg.size > 1 else np.zeros(tg.size, np.int64)
-    local = kernels.running_median(lc.flux[good], seg, median_half_width)
-    usable = np.flatnonzero((tg >= tg[0] + edge_days) & (tg <= tg[-1] - edge_days))
+    usable = np.flatnonzero((tg >= tg[0] + edge_days) & (tg <= tg[-1] - edge_days)) if tg.size else good
     if n_flares and usable.size == 0:
         raise InjectionError(f"{lc.label}: no good cadence at least {edge_days} d from the ends; nothing to inject into")
     taken = [tuple(iv) for iv in np.asarray(avoid if avoid is not None else [], float).reshape(-1, 2)]
-    rows = []
-    flux = lc.flux.copy()
+    params: list[tuple[float, float, float, float, float]] = []
     tries = 0
-    while len(rows) < n_flares:
+    while len(params) < n_flares:
         tries += 1
         if tries > max_tries:
-            raise InjectionError(f"{lc.label}: placed {len(rows)} of {n_flares} flares without overlaps in {max_tries} "
-                                 "tries; inject fewer flares or lower min_separation")
+            raise InjectionError(f"{lc.label}: placed {len(params)} of {n_flares} flares without overlaps in "
+                                 f"{max_tries} tries; inject fewer flares or lower min_separation")
         j = int(rng.choice(usable))
         amp = float(np.exp(rng.uniform(np.log(amplitude[0]), np.log(amplitude[1]))))
         fwhm = float(np.exp(rng.uniform(np.log(fwhm_minutes[0]), np.log(fwhm_minutes[1])))) / 1440.0
@@ -102,11 +102,15 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
         if any(ts - sep <= b and te + sep >= a for a, b in taken):
             continue
         taken.append((ts, te))
-        # the template is 0 before tpeak - fwhm and decays below 1e-6 of the peak well within 20 FWHM
-        near = (lc.time >= tpeak - 2 * fwhm - cad) & (lc.time <= tpeak + 40 * fwhm + cad) & np.isfinite(lc.time)
-        prof = flare_profile(lc.time[near], tpeak, fwhm, amp, exposure=cad)
-        flux[near] += local[j] * prof
-        rows.append((tpeak, fwhm, amp, ts, te, int(good[j]), float(local[j])))
+        params.append((tpeak, fwhm, amp, ts, te))
+    flux = lc.flux.copy()
+    rows = []
+    if params:
+        p = np.array(params)
+        inj = add_flares(lc.time, lc.flux, p[:, 0], p[:, 1], p[:, 2], good=lc.good, pre=pre,
+                         half_width=median_half_width)
+        flux = inj.flux
+        rows = [(*r, int(i), float(q)) for r, i, q in zip(params, inj.index, inj.level)]
     table = Table(rows=rows or None, names=("tpeak", "fwhm", "amplitude", "tstart", "tstop", "index", "local_median"),
                   dtype=(float, float, float, float, float, np.int64, float))
     table.sort("tpeak")
@@ -119,16 +123,4 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
     return out, table
 
 
-def inject_many(lightcurves: list[LightCurveData], n_per_lightcurve: int, *, seed: int = 0,
-                avoid: list[np.ndarray] | None = None, **kwargs) -> tuple[list[LightCurveData], list[Table]]:
-    """:func:`inject_flares` on each light curve (seeds ``seed + i``); returns the new light curves and tables."""
-    out, tables = [], []
-    for i, lc in enumerate(lightcurves):
-        new, tab = inject_flares(lc, n_per_lightcurve, seed=seed + i,
-                                 avoid=None if avoid is None else avoid[i], **kwargs)
-        out.append(new)
-        tables.append(tab)
-    return out, tables
-
-
-__all__ = ["inject_flares", "inject_many", "InjectionError"]
+__all__ = ["inject_flares", "InjectionError"]

@@ -45,19 +45,27 @@ from pathlib import Path
 import numpy as np
 
 from flarelight.runtime.io import LightCurveData
+from flarelight.runtime.jsonio import write_json
 from flarelight.runtime.metadata import Preprocessing
 from flarelight.runtime.preprocess import noise_level as preprocess_noise_level
-from flarelight.runtime.preprocess import prepare
+from flarelight.runtime.preprocess import segment
 
-from .catalogs import FlareCatalog, load_catalogs
-from .dataset import TrainingSet, build_dataset, read_lightcurves
-from .export import sha256_file
+from .export import restamp, sha256_file
 from .inject import inject_flares
+from .labels import load_catalogs
+from .reading import read_lightcurves
+from .split import assign_stars
+from .trainingset import TrainingSet
+from .windows import build_dataset
 
 log = logging.getLogger(__name__)
 
-#: the preprocessing of flarelight-v1: lightkurve's default quality mask, median normalisation, 200-cadence
-#: windows, gaps at steps > 3.5 cadences, and padded 2-channel windows so every kept cadence is scored
+#: the name of the model the recipe trains: member ids are ``<MODEL_NAME>/s<seed>``
+MODEL_NAME = "flarelight-v1"
+#: the recipe's preprocessing: lightkurve's default quality mask, median normalisation then window noise,
+#: 200-cadence windows, the runtime's gap rule (``Preprocessing.gap_tolerance``, 3.5 cadences; flarelight-v1
+#: itself was trained with 4.0 and re-stamped 3.5, see its model card), and padded 2-channel windows so every
+#: kept cadence is scored
 PREPROCESSING = Preprocessing(edge_mode="pad", normalisation="median+window_noise")
 
 CATALOGS = ["guenther2020_flare_catalog.csv", "ilin2024_PAPER_flare_table.csv",
@@ -107,15 +115,10 @@ def find_sources(shared: Path) -> list[Source]:
 
 
 def assign_split(tics: list[int], seed: int) -> dict[int, str]:
-    """Split by star: the fixed SPOC lists, then a seeded deal of the remaining stars."""
+    """Split by star (:func:`flarelight.trainer.split.assign_stars`): the fixed SPOC lists, then a seeded deal
+    of the remaining stars in the proportions of :data:`DEAL`."""
     fixed = {t: s for s, ts in SPOC_SPLIT.items() for t in ts}
-    rest = sorted(set(tics) - set(fixed))
-    rng = np.random.default_rng(seed)
-    rng.shuffle(rest)
-    n_train = int(round(DEAL["train"] * len(rest)))
-    n_val = int(round(DEAL["val"] * len(rest)))
-    dealt = {t: ("train" if i < n_train else "val" if i < n_train + n_val else "test") for i, t in enumerate(rest)}
-    return {**dealt, **fixed}
+    return assign_stars(tics, (DEAL["train"], DEAL["val"], DEAL["test"]), seed, fixed=fixed)
 
 
 def noise_level(lc: LightCurveData) -> float:
@@ -171,16 +174,20 @@ def add_hard_negatives(lc: LightCurveData, rng: np.random.Generator) -> tuple[Li
 def thin_positive_runs(ts: TrainingSet, max_per_run: int, negatives_per_positive: float, seed: int) -> TrainingSet:
     """Keep at most ``max_per_run`` evenly spaced positive windows per flare and rebalance the negatives.
 
-    A run is a set of positive windows of one light curve whose centres are consecutive cadences; without thinning a
-    60-minute flare would outweigh a 4-minute one fifty to one.
+    A run is a set of positive windows of one light curve whose centres are not split by the training set's gap
+    rule (:func:`flarelight.runtime.preprocess.segment` over the positive centres); without thinning a 60-minute
+    flare would outweigh a 4-minute one fifty to one.
     """
     rng = np.random.default_rng(seed)
     pos = np.flatnonzero(ts.y == 1)
     pos = pos[np.lexsort((ts.time[pos], ts.source[pos]))]
-    step = np.diff(ts.time[pos])
-    cad = float(np.median(step[step > 0])) if step.size else 0.0
-    new_run = np.r_[True, (np.diff(ts.source[pos]) != 0) | (step > 1.5 * cad)]
-    run_id = np.cumsum(new_run) - 1
+    run_id = np.empty(pos.size, np.int64)
+    start = 0
+    for src in np.unique(ts.source[pos]):  # sources in order (pos is sorted by source)
+        m = ts.source[pos] == src
+        seg, _ = segment(ts.time[pos[m]], ts.preprocessing)
+        run_id[m] = start + seg - seg[0]
+        start = int(run_id[m][-1]) + 1
     keep = []
     for r in np.unique(run_id):
         members = pos[run_id == r]
@@ -263,9 +270,9 @@ def choose_threshold(model_dir: Path, shared: Path, seed: int = 0) -> tuple[floa
     """
     import warnings
 
-    from flarelight.runtime import FlareModel, flares_from_probabilities
+    from flarelight.runtime import FlareModel
 
-    from .evaluate import event_scores
+    from .evaluate import catalogue_events, event_scores, pool
 
     model = FlareModel(model_dir)
     sources = find_sources(shared)
@@ -273,44 +280,28 @@ def choose_threshold(model_dir: Path, shared: Path, seed: int = 0) -> tuple[floa
     catalog = load_catalogs([shared / "data" / "catalogs" / c for c in CATALOGS])
     val = [s for s in sources if split_of[s.tic] == "val"]
     lcs = read_lightcurves([s.path for s in val])
-    cached = []
+    scored = []
     for s, lc in zip(val, lcs):
         lc.meta["tic"] = s.tic
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prep = prepare(lc, model.preprocessing)
-            cached.append((lc, prep, model.predict(lc), catalog.for_lightcurve(lc).intervals()))
+            warnings.simplefilter("ignore")  # 200-s UCD cadences: the model is run on them knowingly
+            scored.append((model.score(lc), catalog.for_lightcurve(lc).intervals()))
     rows = []
     for thr in THRESHOLDS:
-        tot = {"n_true": 0, "n_recovered": 0, "n_pred": 0, "n_tp": 0}
-        for lc, prep, prob, true in cached:
-            t = flares_from_probabilities(lc, prob, threshold=thr, kept=prep.kept, seg=prep.seg)
-            ev = np.column_stack([t["tpeak"], t["tstart"], t["tstop"]]).reshape(-1, 3)
-            cad = float(np.median(np.diff(prep.time)))
-            sc = event_scores(ev, true, cad, good_time=prep.time)
-            for k in tot:
-                tot[k] += sc[k]
-        r = tot["n_recovered"] / tot["n_true"] if tot["n_true"] else 0.0
-        p = tot["n_tp"] / tot["n_pred"] if tot["n_pred"] else 0.0
-        rows.append({"threshold": thr, **tot, "recall": r, "precision": p, "f1": 2 * r * p / (r + p) if r + p else 0.0})
-    best = max(rows, key=lambda row: (round(row["f1"], 3), row["threshold"]))
+        per = []
+        for sc, true in scored:
+            kept_t = sc.prepared.time
+            per.append(event_scores(catalogue_events(sc, thr), true, float(np.median(np.diff(kept_t))), kept_t))
+        p = pool(per)
+        rows.append({"threshold": thr, **{k: p[k] for k in ("n_true", "n_recovered", "n_pred", "n_tp")},
+                     "recall": p["recall"], "precision": p["precision"], "f1": p["f1"]})
+    best = max(rows, key=lambda row: (round(row["f1"], 3) if np.isfinite(row["f1"]) else -1.0, row["threshold"]))
     return float(best["threshold"]), rows
 
 
 def set_threshold(onnx_path: Path, threshold: float) -> None:
-    """Rewrite the recommended threshold in a flarelight ONNX file's metadata (atomically)."""
-    import onnx
-
-    from flarelight.runtime.atomic import atomic_path
-    from flarelight.runtime.metadata import METADATA_KEY, ModelMetadata
-
-    proto = onnx.load(str(onnx_path))
-    entry = next(e for e in proto.metadata_props if e.key == METADATA_KEY)
-    meta = ModelMetadata.from_json(entry.value, source=str(onnx_path))
-    meta.threshold = float(threshold)
-    entry.value = meta.to_json()
-    with atomic_path(onnx_path) as tmp:
-        onnx.save(proto, str(tmp))
+    """Rewrite the recommended threshold in a flarelight ONNX file's metadata (atomically; weights untouched)."""
+    restamp(onnx_path, threshold=float(threshold))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -318,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=Path("../shared"), help="the shared reference-data folder")
     ap.add_argument("--out", type=Path, default=Path("models/flarelight-v1"), help="where the ONNX members go")
+    ap.add_argument("--name", default=MODEL_NAME, help="model name: member ids <name>/s<seed>, files <name>_s<seed>.onnx")
     ap.add_argument("--work", type=Path, default=Path("build/flarelight-v1"), help="Keras models, histories, plots")
     ap.add_argument("--seed", type=int, default=0, help="seed of the data build and split")
     ap.add_argument("--n-models", type=int, default=5)
@@ -336,23 +328,25 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies)
+    from .train import member_stem
     log.info("training set: %s", json.dumps(ts.summary()))
     t1 = time.perf_counter()
     seeds = [1000 * (a.seed + 1) + i for i in range(a.n_models)]
-    members = train_ensemble(ts, a.work, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience)
+    members = train_ensemble(ts, a.work, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
+                             model_name=a.name)
     t2 = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     for old in a.out.glob("*.onnx"):
         old.unlink()
     for m in members:
-        shutil.copy2(m.onnx_path, a.out / f"flarelight-v1_s{m.seed}.onnx")
-    record.update(seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
+        shutil.copy2(m.onnx_path, a.out / f"{member_stem(a.name, m.seed)}.onnx")
+    record.update(model_name=a.name, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
                   build_seconds=round(t1 - t0, 1), train_seconds=round(t2 - t1, 1),
                   members=[{"seed": m.seed, "epochs_run": m.history["epochs_run"], "best_epoch": m.history["best_epoch"],
                             "metrics": m.metrics} for m in members],
                   command="python -m flarelight.trainer.recipe " + " ".join(sys.argv[1:] if argv is None else argv))
-    (a.out / "split.json").write_text(json.dumps({k: record["split"][k] for k in ("train", "val", "test")}, indent=1))
-    (a.out / "training.json").write_text(json.dumps(record, indent=1, default=str))
+    write_json(a.out / "split.json", {k: record["split"][k] for k in ("train", "val", "test")})
+    write_json(a.out / "training.json", record)
     finalize(a.out, a.shared, a.seed)
     log.info("done: %d members in %s (build %.0f s, training %.0f s)", len(members), a.out, t1 - t0, t2 - t1)
 
@@ -365,7 +359,7 @@ def finalize(out: Path, shared: Path, seed: int) -> float:
     record_path = out / "training.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record.update(threshold=threshold, threshold_scan=scan)
-    record_path.write_text(json.dumps(record, indent=1, default=str))
+    write_json(record_path, record)
     log.info("threshold %.2f chosen on the validation stars", threshold)
     return threshold
 

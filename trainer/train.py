@@ -1,6 +1,6 @@
 """Seeded training of stella-style CNN ensembles, with early stopping, saved history and a verified ONNX export.
 
-Output layout of :func:`train_ensemble` (``out_dir``)::
+Output layout of :func:`train_ensemble` (``out_dir``), for a model named ``model`` and seed 42::
 
     model_s0042.keras          the Keras model (best validation loss)
     model_s0042.onnx           the flarelight ONNX model (checked against Keras, metadata inside)
@@ -8,10 +8,12 @@ Output layout of :func:`train_ensemble` (``out_dir``)::
     model_s0042.meta.json      the ModelMetadata written into the ONNX file (reused by ``flarelight export``)
     model_s0042.history.png    loss curves
     ensemble.json              the training-set summary and each member's files and test metrics
+
+Each member's id (``ModelMetadata.model_id``) is ``<model name>/s<seed>``, e.g. ``model/s42`` or
+``flarelight-v1/s1000``: the runtime shows the model's name and size from it.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -22,13 +24,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from flarelight.runtime.errors import FlarelightError
+from flarelight.runtime.jsonio import write_json
 from flarelight.runtime.metadata import ModelMetadata
 
-from .dataset import TrainingSet
-from .dataset import _json_default
 from .evaluate import plot_history, window_metrics
+from .trainingset import TrainingSet
 
 log = logging.getLogger(__name__)
+
+#: model name used when none is given
+DEFAULT_MODEL_NAME = "model"
 
 
 class TrainingError(FlarelightError, ValueError):
@@ -140,8 +145,23 @@ def train_model(ts: TrainingSet, seed: int = 0, *, epochs: int = 50, batch_size:
     return TrainedModel(seed=seed, model=model, history=history, metrics=metrics)
 
 
+def member_id(model_name: str, seed: int) -> str:
+    """A member's id: ``<model name>/s<seed>`` (e.g. ``flarelight-v1/s1000``)."""
+    if not model_name or "/" in model_name:
+        raise TrainingError(f"model name {model_name!r}: give a non-empty name without '/'")
+    return f"{model_name}/s{int(seed)}"
+
+
+def member_stem(model_name: str, seed: int) -> str:
+    """A member's file name without suffix: ``<model name>_s<seed, 4 digits>`` (e.g. ``model_s0042``)."""
+    return f"{model_name}_s{int(seed):04d}"
+
+
 def model_metadata(ts: TrainingSet, member: TrainedModel, model_id: str) -> ModelMetadata:
-    """The metadata written into a trained model's ONNX file (training data, hash, seed, metrics)."""
+    """The metadata written into a trained model's ONNX file (training data, hash, seed, metrics).
+
+    ``model_id`` is the member's id, ``<model name>/s<seed>`` (:func:`member_id`).
+    """
     summ = ts.summary()
     test = member.metrics.get("test", {})
     keep = ("precision", "recall", "accuracy", "f1", "average_precision", "n", "n_positive")
@@ -155,36 +175,42 @@ def model_metadata(ts: TrainingSet, member: TrainedModel, model_id: str) -> Mode
         metrics={f"test_{k}": test[k] for k in keep if k in test})
 
 
-def save_member(ts: TrainingSet, member: TrainedModel, out_dir: str | os.PathLike, *, name: str | None = None,
-                export: bool = True, n_real_windows: int = 256) -> TrainedModel:
+def save_member(ts: TrainingSet, member: TrainedModel, out_dir: str | os.PathLike, *,
+                model_name: str = DEFAULT_MODEL_NAME, export: bool = True, n_real_windows: int = 256) -> TrainedModel:
     """Save a trained member: ``.keras``, ``.history.json``, ``.history.png``, ``.meta.json`` and (``export``) ``.onnx``.
 
-    The ONNX export is checked against Keras on up to ``n_real_windows`` windows of ``ts`` plus random and
-    adversarial ones (:func:`flarelight.trainer.export.export_onnx`), and fails loudly above the tolerance.
+    Files are named :func:`member_stem` and the metadata carries :func:`member_id`. The ONNX export is checked
+    against Keras on up to ``n_real_windows`` windows of ``ts`` plus random and adversarial ones
+    (:func:`flarelight.trainer.export.export_onnx`), and fails loudly above the tolerance.
     """
-    from .export import export_onnx
+    from flarelight.runtime.atomic import atomic_path
+
+    from .export import export_onnx, read_metadata
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    name = name or f"model_s{member.seed:04d}"
-    member.keras_path = out / f"{name}.keras"
-    member.model.save(member.keras_path)
-    (out / f"{name}.history.json").write_text(json.dumps({**member.history, "metrics": member.metrics}, indent=1,
-                                                         default=_json_default))
-    plot_history(member.history, out / f"{name}.history.png")
-    meta = model_metadata(ts, member, name)
+    stem = member_stem(model_name, member.seed)
+    member.keras_path = out / f"{stem}.keras"
+    with atomic_path(member.keras_path) as tmp:
+        member.model.save(tmp)
+    write_json(out / f"{stem}.history.json", {**member.history, "metrics": member.metrics})
+    plot_history(member.history, out / f"{stem}.history.png")
+    meta = model_metadata(ts, member, member_id(model_name, member.seed))
     if export:
         rng = np.random.default_rng(member.seed)
         idx = rng.choice(len(ts), min(n_real_windows, len(ts)), replace=False)
-        member.onnx_path = export_onnx(member.model, out / f"{name}.onnx", meta, real_windows=ts.x[np.sort(idx)])
-    (out / f"{name}.meta.json").write_text(meta.to_json())
+        member.onnx_path = export_onnx(member.model, out / f"{stem}.onnx", meta, real_windows=ts.x[np.sort(idx)])
+        meta = read_metadata(member.onnx_path)  # with the export check's figures
+    with atomic_path(out / f"{stem}.meta.json") as tmp:
+        tmp.write_text(meta.to_json())
     member.metadata = meta
     return member
 
 
 def train_ensemble(ts: TrainingSet, out_dir: str | os.PathLike, *, n_models: int = 1, seeds: Sequence[int] | None = None,
                    epochs: int = 50, batch_size: int = 64, patience: int = 5, cnn: dict | None = None,
-                   class_weight: str | dict | None = None, export: bool = True, progress: Any = None) -> list[TrainedModel]:
+                   class_weight: str | dict | None = None, export: bool = True, progress: Any = None,
+                   model_name: str = DEFAULT_MODEL_NAME) -> list[TrainedModel]:
     """Train ``n_models`` seeded members and save each (see the module docstring for the files).
 
     Parameters
@@ -202,12 +228,15 @@ def train_ensemble(ts: TrainingSet, out_dir: str | os.PathLike, *, n_models: int
         Also write each member's verified ONNX file.
     progress : object with ``update(n)``, optional
         Advanced once per epoch of every member.
+    model_name : str
+        The ensemble's name: members are ``<model_name>/s<seed>`` in their metadata, ``<model_name>_s<seed>.*`` on disk.
 
     Returns
     -------
     list of TrainedModel
     """
     seeds = list(seeds) if seeds is not None else list(range(n_models))
+    member_id(model_name, 0)  # refuse a bad name before training
     if not seeds:
         raise TrainingError("n_models must be >= 1")
     if len(set(seeds)) != len(seeds):
@@ -217,14 +246,15 @@ def train_ensemble(ts: TrainingSet, out_dir: str | os.PathLike, *, n_models: int
     for seed in seeds:
         m = train_model(ts, seed, epochs=epochs, batch_size=batch_size, patience=patience, cnn=cnn,
                         class_weight=class_weight, progress=progress)
-        members.append(save_member(ts, m, out, export=export))
+        members.append(save_member(ts, m, out, model_name=model_name, export=export))
     summary = {"training_set": ts.summary(), "members": [
         {"seed": m.seed, "keras": m.keras_path.name, "onnx": m.onnx_path.name if m.onnx_path else None,
          "epochs_run": m.history["epochs_run"], "best_epoch": m.history["best_epoch"], "metrics": m.metrics}
         for m in members]}
-    (out / "ensemble.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+    summary["model_name"] = model_name
+    write_json(out / "ensemble.json", summary)
     return members
 
 
-__all__ = ["train_model", "train_ensemble", "save_member", "model_metadata", "set_determinism", "TrainedModel",
-           "TrainingError"]
+__all__ = ["train_model", "train_ensemble", "save_member", "model_metadata", "member_id", "member_stem",
+           "set_determinism", "TrainedModel", "TrainingError", "DEFAULT_MODEL_NAME"]
