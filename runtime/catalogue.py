@@ -1,51 +1,50 @@
-"""Flare catalogues: a scored light curve -> one table row per flare (the pure algorithm), and table I/O.
+"""Flare catalogues: a scored light curve -> one table row per flare component (the pure algorithm), and table I/O.
 
 :func:`flares_from_scored` takes a :class:`~flarelight.runtime.scored.Scored` (a light curve prepared and
 scored once) and returns a :class:`Catalogue`: the table and the baseline it was measured against. No
 model runs here; :func:`flarelight.runtime.find.find_flares` runs one and calls this. Each step below is
-one function.
+one function. Everything happens on the cadences the model kept (good, passing its quality rule, not absurd).
 
-The algorithm, all in the space of the *kept* cadences (good, passing the model's quality rule):
+1. **Candidates** (:func:`candidate_groups`): maximal runs of ``prob > threshold`` inside one segment, merged
+   across at most ``merge_gap`` cadences, with at least ``min_cadences`` cadences above threshold.
+2. **Baseline** (:func:`_baseline`, :mod:`~flarelight.runtime.baseline`): a robust local quadratic of the flux
+   with every candidate masked, iterated with clipping, continued across short gaps and segment ends from the
+   trend on both sides, per block when a gap is longer than ``baseline.DEFAULT_MAX_GAP`` (0.5 d).
+3. **Fits and extents** (:func:`extend_groups`): each group's relative excess ``flux / baseline - 1`` is fitted
+   with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default) in a window that
+   grows until the fitted flare has decayed below ``MASK_SIGMA`` local sigmas (at most ``max_extend``
+   cadences past its candidate cadences). A group whose fitted flare has not returned to the baseline where
+   the next group starts, with the data between following the fit, is joined with it (:func:`join_connected`):
+   a day-long decay stays one flare. Components are added while the BIC criterion accepts them.
+4. **Iteration**: the baseline is fitted again with each fitted flare masked where it exceeds ``MASK_SIGMA``
+   local sigmas (so it never rises under a decay), and step 3 repeats, until the masks stop changing
+   (at most ``N_ROUNDS`` rounds).
+5. **Measurements** (:func:`measure`): one row per component, sharing a ``group`` id: ``tstart``/``tstop``
+   where the component's fitted (exposure-averaged) template rises above / decays below ``LEVEL_SIGMA`` (1)
+   local sigma; ``amplitude``, ``fwhm``, ``ed`` from the fit, with uncertainties; ``ed_sum`` the direct sum of
+   the excess over the group's interval, shared among its components in proportion to their fitted flux.
+6. **Vetting** (:mod:`~flarelight.runtime.vetting`): flags per group (``low_snr``, ``periodic``, ``gap_edge``,
+   ``single_cadence``, ``sap_disagrees``, ``centroid_jump``) and ``vetted`` = none of them. With
+   ``keep_all=False`` (default) only vetted rows are returned.
 
-1. **Candidate runs**: maximal runs of consecutive kept cadences with ``prob > threshold`` inside one
-   segment (unscored cadences, NaN, are below threshold; a run never crosses a gap).
-2. **Merging**: runs of one segment separated by at most ``merge_gap`` kept cadences are one flare
-   (a complex flare, or a flare whose probability dips below threshold for a moment). Groups with
-   fewer than ``min_cadences`` cadences above threshold are dropped.
-3. **Baseline**: a running median of the flux over ``baseline_window`` cadences, per segment,
-   computed with the candidate cadences masked (so the flare does not lift its own baseline), then
-   recomputed once with the extended flare intervals masked; under each masked stretch it is the
-   straight line between the baseline values on either side (no step where the median switches sides).
-4. **Extent**: ``tstart``/``tstop`` extend each group outwards, cadence by cadence, while the flux
-   stays above the baseline, at most ``max_extend`` cadences each way, never past the segment's
-   edge and never into the neighbouring flare (so rows never overlap).
-5. **Measurements** over ``[istart, istop]``: ``tpeak``/``ipeak`` at the largest relative excess,
-   ``amplitude`` = that excess ``(flux - baseline) / baseline``, ``ed`` = sum of the relative excess
-   times the cadence (seconds; masked cadences inside a flare are not counted),
-   ``ed_err = sqrt(sum(flux_err**2 / baseline**2)) * cadence``, ``n_peaks`` = local maxima of the
-   excess whose height and topographic prominence both exceed ``peak_sigma`` times the segment's
-   robust scatter (at least 1), ``prob_max``/``prob_mean`` over the scored cadences of the interval.
-6. **Flags**: ``near_edge`` if the interval is within ``edge_window`` kept cadences of the first or
-   last kept cadence of the light curve; ``near_gap`` if within ``edge_window`` kept cadences of an
-   internal segment boundary. Flares there may be cut, and the model scores no cadence within
-   ``offset`` (100 for stella) of an edge in "valid" mode.
-7. **Significance**: ``snr`` = ED over its empirical noise (the segment's robust scatter of the flux
-   about the baseline, times sqrt(cadences)); rows with ``snr < min_snr`` are dropped.
+The local noise sigma of a flare is the robust point-to-point scatter of the excess within ``NOISE_WINDOW``
+days of it, the flares masked.
 """
 from __future__ import annotations
 
 import math
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
-from . import kernels
+from . import flarefit, vetting
+from .baseline import DEFAULT_MAX_GAP, baseline_blocks, ptp_sigma, robust_baseline
 from .io import LightCurveData
 from .metadata import Preprocessing
 from .scored import Scored
@@ -56,42 +55,76 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_MIN_CADENCES = 1
 #: kept cadences below threshold that may separate two runs of one flare
 DEFAULT_MERGE_GAP = 5
-#: running-median window of the baseline, in cadences (4 h at 2 min)
+#: span of the baseline's local fit, in cadences (its kernel half width is half of it: 2 h at 2-min cadence)
 DEFAULT_BASELINE_WINDOW = 121
-#: maximum extension of a flare beyond its above-threshold cadences, each way, in cadences
-DEFAULT_MAX_EXTEND = 60
+#: maximum extension of a flare's fit window beyond its above-threshold cadences, each way, in cadences;
+#: None: 1.5 days of cadences (a decay as long as a day stays one flare)
+DEFAULT_MAX_EXTEND: int | None = None
+MAX_EXTEND_DAYS = 1.5
 #: distance (kept cadences) to a gap / light-curve edge that sets near_gap / near_edge
 DEFAULT_EDGE_WINDOW = 100
-#: minimum empirical signal-to-noise of a flare's ED (see the ``snr`` column); 0 keeps every candidate
+#: minimum signal-to-noise of a flare group's ED (the ``snr`` column); lower -> ``low_snr``
 DEFAULT_MIN_SNR = 5.0
-#: a secondary peak counts when its height and prominence exceed this many robust sigmas
+#: a secondary peak counts in ``n_peaks`` when its height and prominence exceed this many local sigmas
 DEFAULT_PEAK_SIGMA = 5.0
+#: tstart / tstop: where the fitted component exceeds this many local sigmas
+LEVEL_SIGMA = 1.0
+#: the baseline masks a fitted flare where it exceeds this many local sigmas; fit windows grow to it
+MASK_SIGMA = 0.5
+#: half width (days) of the window in which a flare's local noise is measured
+NOISE_WINDOW = 0.5
+#: largest FWHM a fitted component may have (days): a wider excess is variability, not a flare
+MAX_FWHM = 0.1
+#: a group's components are at most FWHM_PER_SPAN times as wide as the span of its candidate cadences (at least
+#: FWHM_MIN_CAP cadences): the model fires across a flare's peak, so a much wider fit is fitting variability
+FWHM_PER_SPAN, FWHM_MIN_CAP = 3.0, 10.0
+#: fit-baseline-fit rounds at most
+N_ROUNDS = 3
+#: cadences before the first candidate cadence in a fit window (at least; half the run length if longer)
+PRE_CADENCES = 10
+#: cadences after the last candidate cadence in a first fit window (at least; twice the run length if longer)
+POST_CADENCES = 20
 
 #: name, dtype, unit, description of every catalogue column (in order)
 COLUMNS: list[tuple[str, str, Any, str]] = [
-    ("tpeak", "f8", u.d, "time of the largest relative excess (BTJD)"),
-    ("tstart", "f8", u.d, "first cadence of the flare (BTJD)"),
-    ("tstop", "f8", u.d, "last cadence of the flare (BTJD)"),
-    ("ipeak", "i8", None, "input row of tpeak"),
+    ("tpeak", "f8", u.d, "peak time of the fitted component (BTJD)"),
+    ("tstart", "f8", u.d, "first cadence where the fitted component exceeds 1 local sigma (BTJD)"),
+    ("tstop", "f8", u.d, "last cadence where the fitted component exceeds 1 local sigma (BTJD)"),
+    ("ipeak", "i8", None, "input row of the kept cadence nearest tpeak"),
     ("istart", "i8", None, "input row of tstart"),
     ("istop", "i8", None, "input row of tstop"),
+    ("group", "i8", None, "flare group: components of one complex flare share it (0, 1, ... per light curve)"),
+    ("component", "i8", None, "index of the component in its group, by tpeak"),
+    ("n_components", "i8", None, "components fitted to the group"),
     ("n_cadences", "i8", None, "kept cadences in [tstart, tstop]"),
-    ("n_above", "i8", None, "cadences with prob > threshold"),
-    ("n_peaks", "i8", None, "significant local maxima (complex flare if > 1)"),
-    ("amplitude", "f8", u.dimensionless_unscaled, "peak (flux - baseline) / baseline"),
-    ("ed", "f8", u.s, "equivalent duration: sum of (flux - baseline) / baseline * cadence"),
-    ("ed_err", "f8", u.s, "ED uncertainty from flux_err (NaN without flux_err)"),
-    ("snr", "f8", None, "ED / (robust scatter of the residuals x sqrt(n_cadences) x cadence)"),
-    ("prob_max", "f8", None, "largest probability in the flare"),
-    ("prob_mean", "f8", None, "mean probability of the scored cadences in the flare"),
+    ("n_above", "i8", None, "cadences in [tstart, tstop] with prob > threshold"),
+    ("n_peaks", "i8", None, "significant local maxima of the group's excess"),
+    ("amplitude", "f8", u.dimensionless_unscaled, "fitted peak (flux - baseline) / baseline of the component"),
+    ("amplitude_err", "f8", u.dimensionless_unscaled, "uncertainty of amplitude"),
+    ("fwhm", "f8", u.d, "fitted full width at half maximum of the component (template parameter)"),
+    ("fwhm_err", "f8", u.d, "uncertainty of fwhm"),
+    ("ed", "f8", u.s, "equivalent duration of the fitted component (its template's integral)"),
+    ("ed_err", "f8", u.s, "uncertainty of ed (fit covariance, residual noise)"),
+    ("ed_sum", "f8", u.s, "direct sum of the relative excess over the group's interval x cadence, this "
+                          "component's share"),
+    ("snr", "f8", None, "significance of the group's fit: sqrt(chi^2 of no flare - chi^2 of the fit) in local "
+                        "sigmas (without a fit: ED / (local sigma x sqrt(cadences) x cadence))"),
+    ("local_sigma", "f8", u.dimensionless_unscaled, "local noise of the relative flux (robust point-to-point)"),
+    ("prob_max", "f8", None, "largest probability in [tstart, tstop]"),
+    ("prob_mean", "f8", None, "mean probability of the scored cadences in [tstart, tstop]"),
+    ("fitted", "bool", None, "the template fit converged (else amplitude and ed are direct measurements)"),
     ("near_gap", "bool", None, "within edge_window cadences of a gap"),
     ("near_edge", "bool", None, "within edge_window cadences of the light curve's start or end"),
+] + [(name, "bool", None, desc) for name, desc in vetting.FLAGS] + [
+    ("vetted", "bool", None, "no vetting flag is set"),
 ]
 _UNITS = {name: unit for name, _, unit, _ in COLUMNS}
+#: the columns :func:`measure` fills (the rest are the vetting flags and ``vetted``)
+MEASURED = tuple(name for name, _, _, _ in COLUMNS if name not in dict(vetting.FLAGS) and name != "vetted")
 
-#: Table.meta keys holding the parameters (read back by the plot to recompute the baseline)
+#: Table.meta keys holding the parameters
 PARAM_KEYS = ("threshold", "min_cadences", "merge_gap", "baseline_window", "max_extend", "edge_window",
-              "peak_sigma", "min_snr", "merge_connected")
+              "peak_sigma", "min_snr", "merge_connected", "template", "max_components", "delta_bic", "keep_all")
 
 
 def empty_table() -> Table:
@@ -107,23 +140,30 @@ def _build_table(cols: dict[str, np.ndarray]) -> Table:
             t[name].unit = unit
         t[name].description = desc
     for name, fmt in (("tpeak", ".5f"), ("tstart", ".5f"), ("tstop", ".5f"), ("amplitude", ".4f"),
-                      ("ed", ".2f"), ("ed_err", ".2f"), ("snr", ".1f"), ("prob_max", ".3f"), ("prob_mean", ".3f")):
+                      ("amplitude_err", ".4f"), ("fwhm", ".5f"), ("fwhm_err", ".5f"), ("ed", ".2f"),
+                      ("ed_err", ".2f"), ("ed_sum", ".2f"), ("snr", ".1f"), ("local_sigma", ".2e"),
+                      ("prob_max", ".3f"), ("prob_mean", ".3f")):
         t[name].format = fmt
     return t
 
 
 # ----------------------------------------------------------------------------- helpers
 def _check_params(threshold: float, min_cadences: int, merge_gap: int, baseline_window: int,
-                  max_extend: int, edge_window: int, peak_sigma: float) -> None:
+                  max_extend: int | None, edge_window: int, peak_sigma: float, max_components: int,
+                  delta_bic: float) -> None:
     if not (0.0 <= threshold < 1.0):
         raise ValueError(f"threshold={threshold}: must be in [0, 1)")
     for name, v, lo in (("min_cadences", min_cadences, 1), ("merge_gap", merge_gap, 0),
-                        ("baseline_window", baseline_window, 3), ("max_extend", max_extend, 0),
-                        ("edge_window", edge_window, 0)):
+                        ("baseline_window", baseline_window, 3), ("edge_window", edge_window, 0),
+                        ("max_components", max_components, 1)):
         if int(v) != v or v < lo:
             raise ValueError(f"{name}={v}: must be an integer >= {lo}")
+    if max_extend is not None and (int(max_extend) != max_extend or max_extend < 0):
+        raise ValueError(f"max_extend={max_extend}: must be None or an integer >= 0")
     if not peak_sigma >= 0:
         raise ValueError(f"peak_sigma={peak_sigma}: must be >= 0")
+    if not delta_bic >= 0:
+        raise ValueError(f"delta_bic={delta_bic}: must be >= 0")
 
 
 def _runs(above: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,31 +187,6 @@ def _merge(starts: np.ndarray, stops: np.ndarray, seg: np.ndarray, merge_gap: in
         else:
             groups.append([a, b, 1])
     return groups
-
-
-def _baseline(flux: np.ndarray, time: np.ndarray, seg: np.ndarray, mask: np.ndarray, half: int) -> np.ndarray:
-    """Running median of ``flux`` with ``mask`` cadences excluded, NaN holes interpolated per segment."""
-    x = flux.copy()
-    x[mask] = np.nan
-    base = kernels.running_median(x, seg, half)
-    base[mask] = np.nan  # under a flare: a straight line between the baselines on either side (below)
-    hole = ~np.isfinite(base)
-    if hole.any():
-        for s in np.unique(seg[hole]):
-            sel = np.flatnonzero(seg == s)
-            ok = np.isfinite(base[sel])
-            if ok.any():
-                base[sel[~ok]] = np.interp(time[sel[~ok]], time[sel[ok]], base[sel[ok]])
-            else:  # the whole segment is masked: fall back to its plain median
-                base[sel] = np.nanmedian(flux[sel])
-    return base
-
-
-def _robust_sigma(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    if x.size < 3:
-        return float("nan")
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
 
 def count_peaks(excess: np.ndarray, min_height: float) -> int:
@@ -217,7 +232,7 @@ def _cadence_s(lc: LightCurveData, time: np.ndarray, seg: np.ndarray) -> float:
     return float(np.median(steps) * 86400.0) if steps.size else float("nan")
 
 
-# ----------------------------------------------------------------------------- the steps
+# ----------------------------------------------------------------------------- the kept cadences
 @dataclass(frozen=True)
 class _Kept:
     """The kept cadences of a scored light curve, as the catalogue steps see them."""
@@ -225,109 +240,353 @@ class _Kept:
     kept: np.ndarray        # input row of each kept cadence
     time: np.ndarray
     flux: np.ndarray        # the input's flux (not normalised): the baseline is in the input's units
-    err: np.ndarray
     prob: np.ndarray
-    seg: np.ndarray
+    seg: np.ndarray         # the model's segments (gap rule)
+    block: np.ndarray       # baseline blocks (gaps > DEFAULT_MAX_GAP days)
     first_of: np.ndarray    # first kept position of each cadence's segment
     last_of: np.ndarray     # last kept position of each cadence's segment
+    bfirst_of: np.ndarray   # first kept position of each cadence's block
+    blast_of: np.ndarray    # last kept position of each cadence's block
 
     @classmethod
     def of(cls, scored: Scored) -> "_Kept":
         lc, prep = scored.lc, scored.prepared
         kept, seg = prep.kept, prep.seg
-        n = kept.size
-        seg_first = np.r_[0, np.flatnonzero(seg[1:] != seg[:-1]) + 1] if n else np.empty(0, np.int64)
-        seg_last = np.r_[seg_first[1:] - 1, n - 1] if n else np.empty(0, np.int64)
-        which = np.searchsorted(seg_first, np.arange(n), side="right") - 1
-        err = lc.flux_err[kept] if lc.flux_err is not None else np.full(n, np.nan)
-        return cls(kept=kept, time=lc.time[kept], flux=lc.flux[kept], err=err, prob=scored.prob[kept], seg=seg,
-                   first_of=seg_first[which], last_of=seg_last[which])
+        time = lc.time[kept]
+        block = baseline_blocks(time, DEFAULT_MAX_GAP)
+        first_of, last_of = _bounds(seg)
+        bfirst_of, blast_of = _bounds(block)
+        return cls(kept=kept, time=time, flux=lc.flux[kept], prob=scored.prob[kept], seg=seg, block=block,
+                   first_of=first_of, last_of=last_of, bfirst_of=bfirst_of, blast_of=blast_of)
 
     @property
     def n(self) -> int:
         return int(self.kept.size)
 
 
+def _bounds(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last position of each position's run of equal labels."""
+    n = labels.size
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    firsts = np.r_[0, np.flatnonzero(labels[1:] != labels[:-1]) + 1]
+    lasts = np.r_[firsts[1:] - 1, n - 1]
+    which = np.searchsorted(firsts, np.arange(n), side="right") - 1
+    return firsts[which], lasts[which]
+
+
+# ----------------------------------------------------------------------------- the steps
 def candidate_groups(prob: np.ndarray, seg: np.ndarray, threshold: float, merge_gap: int,
                      min_cadences: int) -> list[tuple[int, int]]:
-    """Steps 1-2: runs of ``prob > threshold`` inside a segment, merged across at most ``merge_gap`` cadences,
+    """Step 1: runs of ``prob > threshold`` inside a segment, merged across at most ``merge_gap`` cadences,
     kept when at least ``min_cadences`` cadences are above threshold: ``[(first, last), ...]`` (kept positions)."""
     above = prob > threshold  # NaN -> False
     starts, stops = _runs(above, seg)
     return [(a, b) for a, b, _ in _merge(starts, stops, seg, merge_gap) if above[a:b + 1].sum() >= min_cadences]
 
 
-def extend_groups(groups: list[tuple[int, int]], above_base: np.ndarray, k: _Kept,
-                  max_extend: int) -> list[tuple[int, int]]:
-    """Step 4: grow each group while the flux stays above the baseline, at most ``max_extend`` cadences each way,
-    never past its segment or into a neighbour (rows never overlap)."""
-    intervals: list[tuple[int, int]] = []
-    for j, (a, b) in enumerate(groups):
-        lo_lim = max(k.first_of[a], a - max_extend, intervals[-1][1] + 1 if intervals else 0)
-        hi_lim = min(k.last_of[b], b + max_extend, groups[j + 1][0] - 1 if j + 1 < len(groups) else k.n - 1)
-        while a > lo_lim and above_base[a - 1]:
-            a -= 1
-        while b < hi_lim and above_base[b + 1]:
-            b += 1
-        intervals.append((a, b))
-    return intervals
-
-
-def join_connected(intervals: list[tuple[int, int]], groups: list[tuple[int, int]], above_base: np.ndarray,
-                   seg: np.ndarray) -> list[tuple[int, int]]:
-    """Step 4b: neighbours between which the flux never returned to the baseline are one complex flare."""
-    joined: list[tuple[int, int]] = []
-    for (a, b), (g_first, _) in zip(intervals, groups):
-        if joined and a == joined[-1][1] + 1 and seg[a] == seg[joined[-1][1]] and above_base[a - 1] \
-                and joined[-1][1] == g_first - 1:
-            joined[-1] = (joined[-1][0], b)
-        else:
-            joined.append((a, b))
-    return joined
-
-
 def interval_mask(intervals: list[tuple[int, int]], n: int) -> np.ndarray:
     """True on the cadences of ``intervals`` (inclusive pairs of positions)."""
     mask = np.zeros(n, bool)
     for a, b in intervals:
-        mask[a:b + 1] = True
+        mask[max(a, 0):b + 1] = True
     return mask
 
 
-def measure(intervals: list[tuple[int, int]], k: _Kept, base: np.ndarray, above: np.ndarray, cad_s: float,
-            peak_sigma: float, edge_window: int) -> dict[str, np.ndarray]:
-    """Steps 5-6: one row of measurements and flags per interval (see the module docstring)."""
-    rel = k.flux / base - 1.0
-    masked = interval_mask(intervals, k.n)
-    sigma = {int(s): _robust_sigma(rel[(k.seg == s) & ~masked]) for s in np.unique(k.seg)}
-    rows: dict[str, list] = {name: [] for name, _, _, _ in COLUMNS}
-    for a, b in intervals:
-        r = rel[a:b + 1]
-        pw = k.prob[a:b + 1]
-        ipk = a + int(np.nanargmax(r)) if np.isfinite(r).any() else a + int(np.nanargmax(pw))
-        sig = sigma[int(k.seg[a])]
-        min_h = peak_sigma * sig if math.isfinite(sig) else 0.0
-        ed_sum = float(np.nansum(r))
-        rows["tpeak"].append(k.time[ipk])
-        rows["tstart"].append(k.time[a])
-        rows["tstop"].append(k.time[b])
-        rows["ipeak"].append(k.kept[ipk])
-        rows["istart"].append(k.kept[a])
-        rows["istop"].append(k.kept[b])
-        rows["n_cadences"].append(b - a + 1)
-        rows["n_above"].append(int(above[a:b + 1].sum()))
-        rows["n_peaks"].append(count_peaks(r, min_h))
-        rows["amplitude"].append(rel[ipk])
-        rows["ed"].append(ed_sum * cad_s)
-        rows["snr"].append(ed_sum / (sig * math.sqrt(b - a + 1)) if sig > 0 else np.nan)
-        rows["ed_err"].append(float(np.sqrt(np.nansum((k.err[a:b + 1] / base[a:b + 1]) ** 2))) * cad_s)
-        rows["prob_max"].append(float(np.nanmax(pw)) if np.isfinite(pw).any() else np.nan)
-        rows["prob_mean"].append(float(np.nanmean(pw)) if np.isfinite(pw).any() else np.nan)
-        gap_before = k.first_of[a] > 0 and a - k.first_of[a] < edge_window
-        gap_after = k.last_of[b] < k.n - 1 and k.last_of[b] - b < edge_window
-        rows["near_gap"].append(bool(gap_before or gap_after))
-        rows["near_edge"].append(bool(a < edge_window or (k.n - 1) - b < edge_window))
-    return {name: np.asarray(rows[name], dtype=dtype) for name, dtype, _, _ in COLUMNS}
+def candidate_mask(groups: list[tuple[int, int]], k: _Kept) -> np.ndarray:
+    """The first baseline mask: each group's cadences, 2 before and its own length (at least 5) after."""
+    return interval_mask([(max(a - 2, k.bfirst_of[a]), min(b + max(5, b - a + 1), k.blast_of[b]))
+                          for a, b in groups], k.n)
+
+
+def _baseline(k: _Kept, mask: np.ndarray, half_cadences: int, cad_d: float) -> np.ndarray:
+    """Step 2: the baseline flux at every kept cadence with ``mask`` excluded (:func:`robust_baseline`)."""
+    if k.n == 0:
+        return np.empty(0)
+    return robust_baseline(k.time, k.flux, mask, cadence=cad_d, half_width_cadences=half_cadences)
+
+
+def local_sigma(y: np.ndarray, usable: np.ndarray, k: _Kept, centre: int, fallback: float) -> float:
+    """Robust point-to-point scatter of ``y`` over the usable cadences of ``centre``'s block within
+    ``NOISE_WINDOW`` days of it (``fallback`` when fewer than 20 are there)."""
+    t0 = k.time[centre]
+    lo = max(int(np.searchsorted(k.time, t0 - NOISE_WINDOW)), int(k.bfirst_of[centre]))
+    hi = min(int(np.searchsorted(k.time, t0 + NOISE_WINDOW, side="right")), int(k.blast_of[centre]) + 1)
+    sel = usable[lo:hi]
+    if sel.sum() < 20:
+        return fallback
+    s = ptp_sigma(y[lo:hi][sel])
+    return s if np.isfinite(s) and s > 0 else fallback
+
+
+@dataclass
+class GroupFit:
+    """One flare group: its candidate cadences, its fit window and the fitted components."""
+
+    first: int                     # first candidate cadence (kept position)
+    last: int                      # last candidate cadence
+    ws: int                        # fit window
+    we: int
+    sigma: float                   # local noise of the relative flux
+    fit: flarefit.Fit | None       # None: too few cadences to fit
+    n_groups: int = 1              # candidate groups joined into it
+    comp: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))  # component models on [ws, we]
+
+    def total(self) -> np.ndarray:
+        return self.comp.sum(axis=0) if self.comp.size else np.zeros(self.we - self.ws + 1)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    cad_d: float
+    template: str
+    max_components: int
+    delta_bic: float
+    max_extend: int
+    merge_connected: bool
+    fwhm_bounds: tuple[float, float]
+
+
+def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, sigma: float, s: _Setup, seed: np.ndarray | None,
+                search: bool, cache: dict, max_fwhm: float) -> tuple[flarefit.Fit | None, np.ndarray]:
+    """Fit the window [ws, we] (components added with ``search``, FWHM at most ``max_fwhm``); a fit of the same
+    window, seed and search whose data changed by less than 1% of the noise since (an earlier round) is reused
+    from ``cache``."""
+    tt, yy = k.time[ws:we + 1], y[ws:we + 1]
+    key = (ws, we, search, max_fwhm, None if seed is None else np.round(seed, 12).tobytes())
+    hit = cache.get(key)
+    if hit is not None and np.nanmax(np.abs(hit[0] - yy), initial=0.0) < 0.01 * sigma:
+        return hit[1], hit[2]
+    ok = np.isfinite(yy)
+    if ok.sum() < 4:
+        return None, np.empty((0, we - ws + 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = flarefit.fit_components(tt[ok], yy[ok], sigma, s.cad_d, template=s.template,
+                                      max_components=s.max_components, delta_bic=s.delta_bic, seed=seed,
+                                      fwhm_bounds=(s.fwhm_bounds[0], max_fwhm), search=search)
+    comp = flarefit.components(tt, fit.params, s.cad_d, s.template)
+    cache[key] = (yy.copy(), fit, comp)
+    return fit, comp
+
+
+def _decay_end(fit: flarefit.Fit | None, level: float, template: str) -> float:
+    """Latest time at which a component of ``fit`` still exceeds ``level`` (-inf without a fit)."""
+    if fit is None:
+        return -math.inf
+    end = -math.inf
+    for tp, w, a in fit.params:
+        if a > level > 0:
+            end = max(end, tp + flarefit.extent_x(level / a, template)[1] * w)
+        elif a > 0:
+            end = max(end, tp)
+    return end
+
+
+def join_connected(fit: flarefit.Fit | None, k: _Kept, y: np.ndarray, last: int, next_first: int,
+                   sigma: float, template: str) -> bool:
+    """Step 3b: does the flare fitted up to ``last`` continue into the next group starting at ``next_first``?
+
+    Yes when the fitted flare still exceeds ``MASK_SIGMA`` local sigmas at the next group's first cadence and the
+    data between the groups hold at least half of the fitted flux there (they follow the fitted decay: the flux
+    has not returned to the baseline).
+    """
+    if fit is None or not fit.ok:
+        return False
+    if _decay_end(fit, MASK_SIGMA * sigma, template) < k.time[next_first]:
+        return False
+    between = slice(last + 1, next_first)
+    if next_first - last - 1 <= 0:
+        return True
+    pred = flarefit.model(k.time[between], fit.params, 0.0, template)
+    data = y[between]
+    ok = np.isfinite(data)
+    return bool(ok.any() and np.sum(data[ok]) >= 0.5 * np.sum(pred[ok]))
+
+
+def _tail_continues(y: np.ndarray, model: np.ndarray, sigma: float) -> bool:
+    """Do the last cadences of a window (a fifth of it, at least 10) still hold a significant excess (> 2 standard
+    errors) that follows the fitted flare (at least a quarter of its flux there)?"""
+    m = max(10, y.size // 5)
+    yt, mt = y[-m:], model[-m:]
+    ok = np.isfinite(yt)
+    if ok.sum() < 3:
+        return False
+    mean = float(np.mean(yt[ok]))
+    return bool(mean > 2.0 * sigma / math.sqrt(ok.sum()) and mean >= 0.25 * float(np.mean(mt[ok])))
+
+
+def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarray, k: _Kept, fallback_sigma: float,
+                  s: _Setup, cache: dict | None = None) -> list[GroupFit]:
+    """Step 3: fit each group in a window that grows to the fitted flare's decay, joining the groups it runs into.
+
+    The window of a group spans ``PRE_CADENCES`` (or half its length) before its first candidate cadence and
+    ``POST_CADENCES`` (or twice its length) after its last, never into the previous group's window, the next
+    group or another baseline block, nor more than ``max_extend`` cadences beyond its candidate cadences. After a
+    fit, the window grows to where the fitted flare decays below ``MASK_SIGMA`` local sigmas (plus a quarter of
+    that time); when that reaches the next group and :func:`join_connected` agrees, the two are fitted as one.
+    While the window grows one template is fitted (warm-started); components are searched for in the final window.
+    """
+    out: list[GroupFit] = []
+    i = 0
+    prev_end = -1
+    cache = {} if cache is None else cache
+    while i < len(groups):
+        j = i
+        first, last = groups[i]
+        post = max(POST_CADENCES, 2 * (last - first + 1))
+        seed = None
+        sigma = local_sigma(y, usable, k, (first + last) // 2, fallback_sigma)
+        for _ in range(12):
+            blk_first, blk_last = int(k.bfirst_of[first]), int(k.blast_of[first])
+            nxt = groups[j + 1][0] if j + 1 < len(groups) and k.block[groups[j + 1][0]] == k.block[first] \
+                else blk_last + 1
+            limit = min(blk_last, last + s.max_extend, nxt - 1)
+            ws = max(first - max(PRE_CADENCES, (last - first + 1) // 2), prev_end + 1, blk_first, first - s.max_extend)
+            we = max(min(last + post, limit), last)
+            max_fwhm = min(s.fwhm_bounds[1], max(FWHM_PER_SPAN * (k.time[last] - k.time[first] + s.cad_d),
+                                                 FWHM_MIN_CAP * s.cad_d))
+            fit, comp = _fit_window(k, y, ws, we, sigma, s, seed, False, cache, max_fwhm)
+            seed = fit.params if fit is not None and fit.ok else None
+            end_t = _decay_end(fit, MASK_SIGMA * sigma, s.template)
+            if s.merge_connected and nxt <= blk_last and j + 1 < len(groups) \
+                    and join_connected(fit, k, y, last, nxt, sigma, s.template):
+                j += 1
+                last = groups[j][1]
+                post = max(post, POST_CADENCES)
+                sigma = local_sigma(y, usable, k, (first + last) // 2, fallback_sigma)
+                continue
+            if fit is not None and fit.ok and end_t > k.time[we] and we < limit \
+                    and _tail_continues(y[ws:we + 1], comp.sum(axis=0), sigma):
+                tp = float(fit.params[int(np.argmax(fit.params[:, 2])), 0])
+                want = int(np.searchsorted(k.time, end_t + 0.25 * max(end_t - tp, 0.0)))
+                post = max(want - last, post + 1)
+                continue
+            break
+        if s.max_components > 1 and fit is not None:
+            fit, comp = _fit_window(k, y, ws, we, sigma, s, seed, True, cache, max_fwhm)
+        gf = GroupFit(first=first, last=last, ws=ws, we=we, sigma=sigma, fit=fit, n_groups=j - i + 1, comp=comp)
+        out.append(gf)
+        tot = gf.total()
+        above = np.flatnonzero(tot > MASK_SIGMA * sigma)
+        prev_end = max(last, ws + int(above[-1]) if above.size else last)
+        i = j + 1
+    return out
+
+
+def flare_mask(fits: list[GroupFit], groups: list[tuple[int, int]], k: _Kept) -> np.ndarray:
+    """Step 4: the next baseline mask: the candidates, and each fitted flare where it exceeds ``MASK_SIGMA``
+    local sigmas (one cadence of margin each side); a group without a converged fit masks its candidates only."""
+    mask = candidate_mask(groups, k)
+    for g in fits:
+        if g.fit is None or not g.fit.ok:
+            continue
+        above = np.flatnonzero(g.total() > MASK_SIGMA * g.sigma)
+        if above.size:
+            mask[max(g.ws + above[0] - 1, 0):g.ws + above[-1] + 2] = True
+    return mask
+
+
+def _extent(model: np.ndarray, level: float, offset: int, fallback: int) -> tuple[int, int]:
+    above = np.flatnonzero(model > level)
+    if above.size == 0:
+        return fallback, fallback
+    return offset + int(above[0]), offset + int(above[-1])
+
+
+def measure(fits: list[GroupFit], k: _Kept, base: np.ndarray, y: np.ndarray, threshold: float, cad_s: float,
+            peak_sigma: float, edge_window: int, template: str) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    """Step 5: one row per component (see the module docstring), and per group what the vetting needs."""
+    rows: dict[str, list] = {name: [] for name in MEASURED}
+    info: list[dict[str, Any]] = []
+    for gid, g in enumerate(fits):
+        ws, we = g.ws, g.we
+        sig = g.sigma
+        level = LEVEL_SIGMA * sig
+        yy = y[ws:we + 1]
+        fitted = g.fit is not None and g.fit.ok
+        if fitted:
+            params, cov = g.fit.params, g.fit.cov
+            comp = g.comp
+        else:  # a direct measurement over the candidate cadences
+            a, b = g.first, g.last
+            seg_y = y[a:b + 1]
+            ipk = a + int(np.nanargmax(seg_y)) if np.isfinite(seg_y).any() else a
+            params = np.array([[k.time[ipk], np.nan, y[ipk]]])
+            cov = np.full((3, 3), np.nan)
+            comp = np.zeros((1, we - ws + 1))
+            comp[0, a - ws:b - ws + 1] = np.clip(np.nan_to_num(seg_y), 0.0, None)
+        total = comp.sum(axis=0)
+        peak_fallback = int(np.clip(np.searchsorted(k.time, params[int(np.nanargmax(params[:, 2])), 0]), ws, we))
+        g_lo, g_hi = _extent(total, level, ws, peak_fallback)
+        if not fitted:
+            g_lo, g_hi = g.first, g.last
+        share = np.where(total > 0, comp / np.where(total > 0, total, 1.0), 1.0 / len(comp))
+        gi = slice(g_lo - ws, g_hi - ws + 1)
+        ed_sum_total = np.nansum(yy[gi]) * cad_s
+        if fitted:
+            ed, ed_err = flarefit.ed_seconds(params, cov, template)
+        else:
+            ed, ed_err = np.array([ed_sum_total]), np.array([sig * math.sqrt(g_hi - g_lo + 1) * cad_s])
+        n_group = g_hi - g_lo + 1
+        if not sig > 0:
+            snr = float("nan")
+        elif fitted:  # the fit's significance: sqrt of its chi^2 improvement over "no flare", in local sigmas
+            ok = np.isfinite(yy)
+            snr = math.sqrt(max(float(np.sum(yy[ok] ** 2) - np.sum((yy[ok] - total[ok]) ** 2)), 0.0)) / sig
+        else:
+            snr = float(np.sum(ed) / (sig * math.sqrt(n_group) * cad_s))
+        n_peaks = count_peaks(y[g_lo:g_hi + 1], peak_sigma * sig)
+        first_of = int(k.first_of[g_lo])
+        gap_before = first_of > 0 and g_lo - first_of < edge_window
+        gap_after = k.last_of[g_hi] < k.n - 1 and k.last_of[g_hi] - g_hi < edge_window
+        near_gap = bool(gap_before or gap_after)
+        near_edge = bool(g_lo < edge_window or (k.n - 1) - g_hi < edge_window)
+        group_rows = []
+        for c, (tp, w, a) in enumerate(params):
+            lo, hi = (_extent(comp[c], level, ws, int(np.clip(np.searchsorted(k.time, tp), ws, we)))
+                      if fitted else (g_lo, g_hi))
+            ipk = int(np.clip(np.searchsorted(k.time, tp), lo, hi))
+            if ipk > lo and abs(k.time[ipk - 1] - tp) < abs(k.time[ipk] - tp):
+                ipk -= 1
+            pw = k.prob[lo:hi + 1]
+            scored = np.isfinite(pw)
+            rows["tpeak"].append(tp)
+            rows["tstart"].append(k.time[lo])
+            rows["tstop"].append(k.time[hi])
+            rows["ipeak"].append(k.kept[ipk])
+            rows["istart"].append(k.kept[lo])
+            rows["istop"].append(k.kept[hi])
+            rows["group"].append(gid)
+            rows["component"].append(c)
+            rows["n_components"].append(len(params))
+            rows["n_cadences"].append(hi - lo + 1)
+            rows["n_above"].append(int(np.sum(pw > threshold)))
+            rows["n_peaks"].append(n_peaks)
+            rows["amplitude"].append(a)
+            rows["amplitude_err"].append(math.sqrt(cov[3 * c + 2, 3 * c + 2]) if fitted else sig)
+            rows["fwhm"].append(w)
+            rows["fwhm_err"].append(math.sqrt(cov[3 * c + 1, 3 * c + 1]) if fitted else np.nan)
+            rows["ed"].append(ed[c])
+            rows["ed_err"].append(ed_err[c])
+            rows["ed_sum"].append(float(np.nansum(yy[gi] * share[c][gi])) * cad_s)
+            rows["snr"].append(snr)
+            rows["local_sigma"].append(sig)
+            rows["prob_max"].append(float(np.max(pw[scored])) if scored.any() else np.nan)
+            rows["prob_mean"].append(float(np.mean(pw[scored])) if scored.any() else np.nan)
+            rows["fitted"].append(fitted)
+            rows["near_gap"].append(near_gap)
+            rows["near_edge"].append(near_edge)
+            group_rows.append(len(rows["tpeak"]) - 1)
+        pg = k.prob[g_lo:g_hi + 1]
+        info.append({"rows": group_rows, "lo": g_lo, "hi": g_hi, "sigma": sig, "snr": snr,
+                     "tpeak": float(params[int(np.nanargmax(params[:, 2])), 0]),
+                     "ipeak": int(np.clip(np.searchsorted(k.time, params[int(np.nanargmax(params[:, 2])), 0]),
+                                          g_lo, g_hi)),
+                     "prob_max": float(np.nanmax(pg)) if np.isfinite(pg).any() else float("nan"),
+                     "amplitude": float(np.nanmax(params[:, 2])), "fitted": fitted})
+    dtypes = {name: dtype for name, dtype, _, _ in COLUMNS}
+    return {name: np.asarray(rows[name], dtype=dtypes[name]) for name in MEASURED}, info
 
 
 # ----------------------------------------------------------------------------- the pure algorithm
@@ -338,7 +597,7 @@ class Catalogue:
     Attributes
     ----------
     table : astropy Table
-        One row per flare (:data:`COLUMNS`).
+        One row per flare component (:data:`COLUMNS`); the vetted rows only unless ``keep_all``.
     scored : Scored
         The scored light curve.
     baseline : ndarray of float64, shape (len(lc),)
@@ -349,48 +608,91 @@ class Catalogue:
     scored: Scored
     baseline: np.ndarray
 
+    def model_flux(self, time: np.ndarray, rows: Any = None) -> np.ndarray:
+        """The fitted flares of ``rows`` (default all) as relative excess at ``time`` (exposure-averaged)."""
+        t = self.table if rows is None else self.table[rows]
+        ok = np.asarray(t["fitted"], bool)
+        if not ok.any():
+            return np.zeros(np.size(time))
+        params = np.column_stack([np.asarray(t[c], float)[ok] for c in ("tpeak", "fwhm", "amplitude")])
+        cad_d = float(self.table.meta.get("cadence_s") or 120.0) / 86400.0
+        return flarefit.model(np.asarray(time, float), params, cad_d, self.table.meta.get("template",
+                                                                                          flarefit.DEFAULT_TEMPLATE))
+
 
 def flares_from_scored(scored: Scored, *, threshold: float | None = None,
                        min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
-                       baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
+                       baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int | None = DEFAULT_MAX_EXTEND,
                        edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
-                       min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True) -> Catalogue:
-    """Turn a scored light curve into a flare catalogue (one row per flare), in the space of the cadences
-    the model kept. See the module docstring for the steps and :func:`flarelight.runtime.find.find_flares`
+                       min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True,
+                       template: str = flarefit.DEFAULT_TEMPLATE,
+                       max_components: int = flarefit.DEFAULT_MAX_COMPONENTS,
+                       delta_bic: float = flarefit.DEFAULT_DELTA_BIC, keep_all: bool = False) -> Catalogue:
+    """Turn a scored light curve into a flare catalogue (one row per flare component), in the space of the
+    cadences the model kept. See the module docstring for the steps and :func:`flarelight.runtime.find.find_flares`
     for the parameters; ``threshold`` defaults to ``scored.threshold``.
     """
     threshold = scored.threshold if threshold is None else float(threshold)
-    _check_params(threshold, min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma)
+    _check_params(threshold, min_cadences, merge_gap, baseline_window, max_extend, edge_window, peak_sigma,
+                  max_components, delta_bic)
+    flarefit.check_template(template)
     if math.isnan(min_snr):
         raise ValueError("min_snr is NaN: give a number (-inf keeps every candidate)")
     lc = scored.lc
     k = _Kept.of(scored)
     half = int(baseline_window) // 2
     cad_s = _cadence_s(lc, k.time, k.seg)
+    cad_d = cad_s / 86400.0 if math.isfinite(cad_s) else 2.0 / 1440.0
+    ext = int(max_extend) if max_extend is not None else int(round(MAX_EXTEND_DAYS / cad_d))
+    setup = _Setup(cad_d=cad_d, template=template, max_components=int(max_components), delta_bic=float(delta_bic),
+                   max_extend=ext, merge_connected=bool(merge_connected), fwhm_bounds=(0.25 * cad_d, MAX_FWHM))
     meta: dict[str, Any] = {
         "tic": lc.meta.get("tic"), "sector": lc.meta.get("sector"), "model_id": scored.model_id,
         "threshold": threshold, "min_cadences": int(min_cadences), "merge_gap": int(merge_gap),
-        "baseline_window": int(2 * half + 1), "max_extend": int(max_extend), "edge_window": int(edge_window),
+        "baseline_window": int(2 * half + 1), "max_extend": ext, "edge_window": int(edge_window),
         "peak_sigma": float(peak_sigma), "min_snr": float(min_snr), "merge_connected": bool(merge_connected),
+        "template": template, "max_components": int(max_components), "delta_bic": float(delta_bic),
+        "keep_all": bool(keep_all), "level_sigma": LEVEL_SIGMA,
         "cadence_s": cad_s,
         "exposure_d": float(k.n * cad_s / 86400.0) if math.isfinite(cad_s) else float("nan"),
         "max_step": float(scored.prepared.max_step),
+        "n_outliers": int(getattr(scored.prepared, "n_outliers", 0)),
         "time_scale": "BTJD = BJD_TDB - 2457000 (TESS); else the input's time unit, days",
     }
     if lc.meta.get("path"):
         meta["file"] = os.path.basename(str(lc.meta["path"]))
 
-    above = k.prob > threshold
-    groups = candidate_groups(k.prob, k.seg, threshold, merge_gap, min_cadences)          # steps 1-2
-    base = _baseline(k.flux, k.time, k.seg, interval_mask(groups, k.n), half)            # step 3
-    above_base = k.flux > base
-    intervals = extend_groups(groups, above_base, k, max_extend)                          # step 4
-    if merge_connected:
-        intervals = join_connected(intervals, groups, above_base, k.seg)
-    if intervals:
-        base = _baseline(k.flux, k.time, k.seg, interval_mask(intervals, k.n), half)      # step 3 again
-    table = _build_table(measure(intervals, k, base, above, cad_s, peak_sigma, edge_window))  # steps 5-6
-    table = table[~(table["snr"] < min_snr)]  # step 7 (NaN snr: no scatter estimate, kept)
+    groups = candidate_groups(k.prob, k.seg, threshold, merge_gap, min_cadences)           # step 1
+    mask = candidate_mask(groups, k)
+    base = _baseline(k, mask, half, cad_d)                                                 # step 2
+    fits: list[GroupFit] = []
+    y = np.empty(0)
+    cache: dict = {}
+    for r in range(N_ROUNDS if groups else 0):                                              # steps 3-4
+        y = k.flux / base - 1.0
+        fallback = ptp_sigma(y[~mask]) if (~mask).sum() > 2 else ptp_sigma(y)
+        fits = extend_groups(groups, y, ~mask, k, fallback, setup, cache)
+        if r == N_ROUNDS - 1:
+            break
+        new_mask = flare_mask(fits, groups, k)
+        if np.array_equal(new_mask, mask):
+            break
+        mask = new_mask
+        base = _baseline(k, mask, half, cad_d)
+    cols, info = measure(fits, k, base, y, threshold, cad_s, peak_sigma, edge_window, template)  # step 5
+    flags, vmeta = vetting.vet(info, k.time, y, ~mask, k.seg, k.kept, lc, base, cad_d, min_snr=min_snr,
+                               block_first=k.bfirst_of, block_last=k.blast_of)                       # step 6
+    n_rows = cols["tpeak"].size
+    vetted = np.ones(n_rows, bool)
+    for name, _ in vetting.FLAGS:
+        cols[name] = flags[name]
+        vetted &= ~flags[name]
+    cols["vetted"] = vetted
+    table = _build_table(cols)
+    meta.update(vmeta)
+    meta["n_rows_all"] = int(n_rows)
+    if not keep_all:
+        table = table[vetted]
     table.meta.update(meta)
     baseline = np.full(len(lc), np.nan)
     baseline[k.kept] = base
@@ -465,4 +767,5 @@ def read_catalogue(path: str | os.PathLike) -> Table:
 
 __all__ = ["Catalogue", "flares_from_scored", "flares_from_probabilities", "empty_table", "count_peaks", "write_catalogue",
            "read_catalogue", "COLUMNS", "DEFAULT_THRESHOLD", "DEFAULT_MIN_CADENCES", "DEFAULT_MERGE_GAP",
-           "DEFAULT_BASELINE_WINDOW", "DEFAULT_MAX_EXTEND", "DEFAULT_EDGE_WINDOW", "DEFAULT_PEAK_SIGMA"]
+           "DEFAULT_BASELINE_WINDOW", "DEFAULT_MAX_EXTEND", "DEFAULT_EDGE_WINDOW", "DEFAULT_PEAK_SIGMA",
+           "DEFAULT_MIN_SNR", "LEVEL_SIGMA", "MASK_SIGMA"]

@@ -12,6 +12,7 @@ from astropy.table import Table
 
 from .catalogue import (DEFAULT_BASELINE_WINDOW, DEFAULT_EDGE_WINDOW, DEFAULT_MAX_EXTEND, DEFAULT_MERGE_GAP,
                         DEFAULT_MIN_CADENCES, DEFAULT_MIN_SNR, DEFAULT_PEAK_SIGMA, Catalogue, flares_from_scored)
+from .flarefit import DEFAULT_DELTA_BIC, DEFAULT_MAX_COMPONENTS, DEFAULT_TEMPLATE
 from .io import LightCurveData, as_lightcurve
 from .model import FlareModel
 from .scored import Scored
@@ -19,9 +20,11 @@ from .scored import Scored
 
 def find_flares(source: Any, model: FlareModel | None = None, *, threshold: float | None = None,
                 min_cadences: int = DEFAULT_MIN_CADENCES, merge_gap: int = DEFAULT_MERGE_GAP,
-                baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int = DEFAULT_MAX_EXTEND,
+                baseline_window: int = DEFAULT_BASELINE_WINDOW, max_extend: int | None = DEFAULT_MAX_EXTEND,
                 edge_window: int = DEFAULT_EDGE_WINDOW, peak_sigma: float = DEFAULT_PEAK_SIGMA,
                 min_snr: float = DEFAULT_MIN_SNR, merge_connected: bool = True,
+                template: str = DEFAULT_TEMPLATE, max_components: int = DEFAULT_MAX_COMPONENTS,
+                delta_bic: float = DEFAULT_DELTA_BIC, keep_all: bool = False,
                 flux: Any = None, flux_err: Any = None, quality: Any = None, prob: Any = None,
                 quality_bitmask: str | int = "default", flux_column: str = "pdcsap_flux",
                 return_prob: bool = False, full: bool = False
@@ -43,17 +46,28 @@ def find_flares(source: Any, model: FlareModel | None = None, *, threshold: floa
     merge_gap : int
         Runs separated by at most this many kept cadences are one flare (default 5).
     baseline_window : int
-        Running-median window of the baseline, cadences (default 121; even values round up to odd).
-    max_extend : int
-        Maximum extension of a flare beyond its above-threshold cadences, each way (default 60).
+        Span of the baseline's local quadratic fit, cadences (default 121: a kernel half width of 60 cadences).
+    max_extend : int, optional
+        Maximum extension of a flare's fit window beyond its above-threshold cadences, each way, in cadences
+        (default None: 1.5 days, so a decay as long as a day stays one flare).
     edge_window : int
         Distance in kept cadences that sets ``near_gap``/``near_edge`` (default 100).
     peak_sigma : float
-        Significance (robust sigmas) of a secondary peak for ``n_peaks`` (default 5).
+        Significance (local sigmas) of a secondary peak for ``n_peaks`` (default 5).
     min_snr : float
-        Drop flares whose ``snr`` is below this (default 5; ``-inf`` keeps every candidate).
+        Flag groups whose ``snr`` is below this as ``low_snr`` (default 5; a candidate with ``prob_max >= 0.95`` is
+        flagged only below 0.6 x ``min_snr``; ``-inf`` flags none).
     merge_connected : bool
-        Merge neighbouring flares when the flux stays above the baseline between them (default True).
+        Join neighbouring candidates into one group when the fitted flare has not returned to the baseline where
+        the next one starts (default True).
+    template : str
+        Flare template fitted to every flare: "davenport2014" (default) or "mendoza2022".
+    max_components : int
+        At most this many components per flare group (default 4; 1: no complex-flare splitting).
+    delta_bic : float
+        BIC improvement that accepts one more component (default 10).
+    keep_all : bool
+        Return every row with its vetting flags (default False: only rows with ``vetted`` True).
     flux, flux_err, quality : array-like, optional
         With a time array as ``source``.
     prob : array-like, optional
@@ -70,12 +84,15 @@ def find_flares(source: Any, model: FlareModel | None = None, *, threshold: floa
     Returns
     -------
     Table
-        One row per flare; see :data:`flarelight.runtime.catalogue.COLUMNS`.
+        One row per flare component (components of one complex flare share ``group``); see
+        :data:`flarelight.runtime.catalogue.COLUMNS` and :mod:`flarelight.runtime.vetting` for the flags.
     """
     scored = _scored(source, model, flux, flux_err, quality, prob, quality_bitmask, flux_column)
     cat = flares_from_scored(scored, threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap,
                              baseline_window=baseline_window, max_extend=max_extend, edge_window=edge_window,
-                             peak_sigma=peak_sigma, min_snr=min_snr, merge_connected=merge_connected)
+                             peak_sigma=peak_sigma, min_snr=min_snr, merge_connected=merge_connected,
+                             template=template, max_components=max_components, delta_bic=delta_bic,
+                             keep_all=keep_all)
     if full:
         return cat
     if return_prob:

@@ -3,7 +3,8 @@ without pyplot: figures are drawn on the Agg canvas and never registered globall
 
 :func:`plot_flares` draws, top to bottom: the light curve coloured by flare probability with the
 catalogue's flares marked (the figure of the stella tutorial), the probability light curve with the
-threshold, and a grid of zooms on each flare with its local baseline and extent.
+threshold, and a grid of zooms on each flare group with its baseline, its extent and the fitted template(s)
+(components dashed).
 """
 from __future__ import annotations
 
@@ -73,8 +74,11 @@ def plot_flares(catalogue: Catalogue, path: str | os.PathLike | None = None, *, 
     pg = prob[good]
     scored = np.isfinite(pg)
     n_fl = len(table)
-    order = np.argsort(-np.asarray(table["ed"], float))[:max_zooms] if n_fl else np.empty(0, int)
-    zoom_rows = np.sort(order)
+    groups = np.asarray(table["group"], int) if n_fl else np.empty(0, int)
+    ugroups, first_row = np.unique(groups, return_index=True)
+    group_ed = np.array([np.nansum(np.asarray(table["ed"], float)[groups == g]) for g in ugroups])
+    order = np.argsort(-group_ed)[:max_zooms] if ugroups.size else np.empty(0, int)
+    zoom_rows = np.sort(first_row[order])  # the first row of each zoomed group
     nz = zoom_rows.size
     zr = int(np.ceil(nz / zoom_cols)) if nz else 0
 
@@ -87,7 +91,7 @@ def plot_flares(catalogue: Catalogue, path: str | os.PathLike | None = None, *, 
     mid = table.meta.get("model_id") or ""
     if title is None:
         title = f"{_title(lc, table)}  ({n_fl} flare{'s' if n_fl != 1 else ''}" + (f", model {mid}" if mid else "") + ")"
-    if n_fl > nz:
+    if ugroups.size > nz:
         title += f"\nzooms: the {nz} flares with the largest ED"
     fig.suptitle(title, fontsize=13)
 
@@ -128,18 +132,34 @@ def plot_flares(catalogue: Catalogue, path: str | os.PathLike | None = None, *, 
     cad_d = (table.meta.get("cadence_s") or 120.0) / 86400.0
     for j, k in enumerate(zoom_rows):
         row = table[int(k)]
+        members = np.flatnonzero(groups == int(row["group"]))
+        ts = float(np.min(np.asarray(table["tstart"])[members]))
+        te = float(np.max(np.asarray(table["tstop"])[members]))
         ax = fig.add_subplot(gs[2 + j // zoom_cols, j % zoom_cols])
-        ts, te = float(row["tstart"]), float(row["tstop"])
         pad = max(zoom_pad * (te - ts + cad_d), 1.0 / 24)
         w = (lc.time >= ts - pad) & (lc.time <= te + pad)
         wg = w & good
-        x = (lc.time - float(row["tpeak"])) * 24.0
+        tref = float(table["tpeak"][members[int(np.argmax(np.asarray(table["amplitude"])[members]))]])
+        x = (lc.time - tref) * 24.0
         ax.plot(x[wg], lc.flux[wg] / med, ".-", ms=2.5, lw=0.5, color="0.2")
         ax.plot(x[wg], baseline[wg] / med, "-", color="tab:orange", lw=1.2, label="baseline")
         inside = wg & (lc.time >= ts) & (lc.time <= te)
         ax.fill_between(x[inside], baseline[inside] / med, lc.flux[inside] / med, color="crimson", alpha=0.3, lw=0)
-        ax.set_title(f"#{k}  t={float(row['tpeak']):.3f}  ED={float(row['ed']):.1f} s"
-                     + (f"  {int(row['n_peaks'])} peaks" if int(row["n_peaks"]) > 1 else ""), fontsize=8)
+        if np.any(np.asarray(table["fitted"])[members]) and wg.sum() > 1:
+            tw = lc.time[wg]
+            fine = np.linspace(tw[0], tw[-1], max(200, 8 * tw.size))
+            base_fine = np.interp(fine, tw, baseline[wg])
+            total = catalogue.model_flux(fine, members)
+            ax.plot((fine - tref) * 24.0, base_fine * (1.0 + total) / med, "-", color="tab:blue", lw=1.0,
+                    label="fitted template")
+            if members.size > 1:
+                for r in members:
+                    comp = catalogue.model_flux(fine, [int(r)])
+                    ax.plot((fine - tref) * 24.0, base_fine * (1.0 + comp) / med, "--", color="tab:blue", lw=0.6)
+        ed_group = float(np.nansum(np.asarray(table["ed"], float)[members]))
+        flags = "" if bool(np.all(np.asarray(table["vetted"])[members])) else "  (not vetted)"
+        ax.set_title(f"#{k}  t={tref:.3f}  ED={ed_group:.1f} s"
+                     + (f"  {members.size} components" if members.size > 1 else "") + flags, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_xlabel("hours from tpeak", fontsize=7)
         if j % zoom_cols == 0:

@@ -48,6 +48,8 @@ class Prepared:
         Robust point-to-point scatter of the normalised flux (1.4826 MAD of in-segment differences / sqrt 2).
     pre : Preprocessing
         The preprocessing that made it (the model's).
+    n_outliers : int
+        Good cadences dropped as physically absurd flux (:func:`absurd_flux`).
     """
 
     n_input: int
@@ -60,6 +62,7 @@ class Prepared:
     max_step: float
     noise: float
     pre: Preprocessing
+    n_outliers: int = 0
 
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Place per-centre values (last axis) back at input length, NaN where not scored."""
@@ -69,9 +72,28 @@ class Prepared:
         return out
 
 
+#: a flux farther than this many times |median| from the median of the good flux is physically absurd (no
+#: stellar flare brightens a star a thousandfold in the TESS band): such cadences are outliers, not data
+ABSURD_FLUX_FACTOR = 1000.0
+
+
+def absurd_flux(flux: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """True where a good cadence's flux is physically absurd: ``|flux - median| > ABSURD_FLUX_FACTOR x |median|``
+    (median of the good flux). Such values (e.g. +-1e30) would otherwise enter the model's windows and shift the
+    probabilities of every cadence whose window holds them."""
+    flux = np.asarray(flux, np.float64)
+    out = np.zeros(flux.size, bool)
+    if not good.any():
+        return out
+    med = float(np.median(flux[good]))
+    out[good] = np.abs(flux[good] - med) > ABSURD_FLUX_FACTOR * abs(med)
+    return out
+
+
 def kept_mask(lc: LightCurveData, pre: Preprocessing) -> np.ndarray:
-    """True for cadences that are good and pass the model's quality rule."""
-    return lc.good & ~quality_mask(lc.quality, pre.quality_bitmask, len(lc))
+    """True for cadences that are good, pass the model's quality rule and are not absurd (:func:`absurd_flux`)."""
+    usable = lc.good & ~quality_mask(lc.quality, pre.quality_bitmask, len(lc))
+    return usable & ~absurd_flux(lc.flux, usable)
 
 
 def gap_step(time: np.ndarray, pre: Preprocessing) -> float:
@@ -117,10 +139,13 @@ def prepare(lc: LightCurveData, pre: Preprocessing, *, require_window: bool = Tr
     """
     keep = kept_mask(lc, pre)
     kept = np.flatnonzero(keep)
+    usable = lc.good & ~quality_mask(lc.quality, pre.quality_bitmask, len(lc))
+    n_outliers = int(np.count_nonzero(usable & ~keep))
     if kept.size == 0 and not require_window:  # nothing to place probabilities on: an empty catalogue follows
         e = np.empty(0)
         return Prepared(n_input=len(lc), kept=kept, time=e, flux=e.astype(np.float32), seg=kept.copy(),
-                        centres=kept.copy(), median=float("nan"), max_step=float("nan"), noise=float("nan"), pre=pre)
+                        centres=kept.copy(), median=float("nan"), max_step=float("nan"), noise=float("nan"), pre=pre,
+                        n_outliers=n_outliers)
     if kept.size == 0:
         raise AllNaNError(f"{lc.label}: no cadence left after masking NaN/inf and quality flags "
                           f"(bitmask {pre.quality_bitmask}); nothing to score")
@@ -142,7 +167,7 @@ def prepare(lc: LightCurveData, pre: Preprocessing, *, require_window: bool = Tr
         centres = np.arange(kept.size, dtype=np.int64)
     norm = (flux / median).astype(np.float32)
     return Prepared(n_input=len(lc), kept=kept, time=time, flux=norm, seg=seg, centres=centres,
-                    median=median, max_step=max_step, noise=noise_level(norm, seg), pre=pre)
+                    median=median, max_step=max_step, noise=noise_level(norm, seg), pre=pre, n_outliers=n_outliers)
 
 
 def noise_level(flux: np.ndarray, seg: np.ndarray) -> float:

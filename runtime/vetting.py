@@ -1,0 +1,274 @@
+"""Vetting: flags that mark flare candidates a flare astronomer would reject, as columns (never silent drops).
+
+Every flag is decided per flare group (all components of a group share it); ``vetted`` = no flag set.
+
+``low_snr``
+    The group's ``snr`` is below ``min_snr``; a candidate the model is sure of (``prob_max >= CONFIDENT_PROB``)
+    is held to ``CONFIDENT_SNR_FRACTION x min_snr`` only, so a borderline SNR does not drop it.
+``periodic``
+    Candidates cluster in phase at the light curve's dominant period (astropy's Lomb-Scargle periodogram of the
+    flux with the flares masked, averaged in ``LS_BIN`` bins, periods ``MIN_PERIOD`` d to a third of the time span,
+    false-alarm probability below ``PERIOD_FAP``): at least
+    ``PERIODIC_MIN_OTHERS`` other groups, in other cycles, lie within ``PHASE_WIDTH`` in phase, and that many or
+    more has a Poisson probability below ``PERIODIC_P`` for uniformly random phases. Flares are not periodic;
+    eclipses, pulsations and their humps are.
+``gap_edge``
+    The excess begins at a gap or a segment start with no observed rise: the group's first cadence above
+    2 local sigmas is the first cadence after missing cadences (or the light curve's first), and it already
+    holds at least ``GAP_EDGE_FRACTION`` of the group's peak excess (steps, ramps at a sector start).
+``single_cadence``
+    Only the peak cadence is elevated: no other cadence within 2 of it exceeds ``SINGLE_FRACTION`` of the peak
+    excess and 1.5 local sigmas (a cosmic ray or a bad cadence; a real flare's decay spreads its light over
+    the next cadence).
+``sap_disagrees``
+    The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: over the group's
+    core (cadences above half its peak excess) the SAP excess in flux units, over a straight line fitted to
+    ``SIDE_CADENCES`` cadences either side, is below ``SAP_FRACTION`` of the flux's excess, and the difference is
+    above 5 sigma.
+``centroid_jump``
+    The file has MOM_CENTR1/2 and either centroid steps at the event: the difference of its medians over
+    ``SIDE_CADENCES`` cadences after and before the group exceeds ``CENTROID_Z`` standard errors and
+    ``CENTROID_CONTROL`` times the median of the same difference at control positions of the light curve.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .baseline import ptp_sigma
+from .io import LightCurveData
+
+#: (name, description) of every flag column, in table order
+FLAGS: list[tuple[str, str]] = [
+    ("low_snr", "snr below min_snr (a prob_max >= 0.95 candidate: below 0.6 x min_snr)"),
+    ("periodic", "candidates cluster in phase at the light curve's dominant (Lomb-Scargle) period"),
+    ("gap_edge", "the excess begins at a gap or segment start with no observed rise"),
+    ("single_cadence", "only the peak cadence is elevated"),
+    ("sap_disagrees", "no matching excess in SAP_FLUX"),
+    ("centroid_jump", "a MOM_CENTR1/2 step at the event"),
+]
+
+CONFIDENT_PROB = 0.95
+CONFIDENT_SNR_FRACTION = 0.6
+MIN_PERIOD = 0.04
+PHASE_WIDTH = 0.05
+PERIODIC_MIN_OTHERS = 2
+PERIODIC_P = 1e-3
+GAP_EDGE_FRACTION = 0.5
+SINGLE_FRACTION = 0.2
+SAP_FRACTION = 0.3
+SIDE_CADENCES = 30
+CENTROID_Z = 8.0
+CENTROID_CONTROL = 5.0
+#: the dominant period counts when its false-alarm probability (Baluev 2008, astropy) is below this
+PERIOD_FAP = 1e-3
+#: the periodogram is computed on the flux averaged in bins of this many days
+LS_BIN = 1.0 / 48.0
+
+
+def poisson_sf(k: int, lam: float) -> float:
+    """P(X >= k) for X ~ Poisson(lam)."""
+    if k <= 0:
+        return 1.0
+    term = math.exp(-lam)
+    cdf = term
+    for m in range(1, k):
+        term *= lam / m
+        cdf += term
+    return max(0.0, 1.0 - cdf)
+
+
+def dominant_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> tuple[float, float]:
+    """(period in days, normalised Lomb-Scargle power) of the usable flux, binned to ``LS_BIN``; (nan, nan)
+    when the light curve is too short."""
+    t, f = time[usable], flux[usable]
+    if t.size < 50:
+        return float("nan"), float("nan")
+    span = float(t[-1] - t[0])
+    if span < 3 * MIN_PERIOD * 3:
+        return float("nan"), float("nan")
+    idx = np.floor((t - t[0]) / LS_BIN).astype(np.int64)
+    counts = np.bincount(idx)
+    ok = counts > 0
+    tb = np.bincount(idx, t)[ok] / counts[ok]
+    fb = np.bincount(idx, f)[ok] / counts[ok]
+    if tb.size < 20:
+        return float("nan"), float("nan")
+    from astropy.timeseries import LombScargle
+
+    ls = LombScargle(tb, fb)
+    fmin, fmax = 3.0 / span, 1.0 / max(MIN_PERIOD, 2.5 * LS_BIN)
+    freq, power = ls.autopower(minimum_frequency=fmin, maximum_frequency=fmax, samples_per_peak=10)
+    if freq.size == 0 or not np.isfinite(power).any():
+        return float("nan"), float("nan")
+    i = int(np.nanargmax(power))
+    fap = float(ls.false_alarm_probability(power[i], minimum_frequency=fmin, maximum_frequency=fmax))
+    if not fap < PERIOD_FAP:
+        return float("nan"), float(power[i])
+    return float(1.0 / freq[i]), float(power[i])
+
+
+def periodic_flags(tpeaks: np.ndarray, period: float) -> np.ndarray:
+    """True for the events whose phase at ``period`` is shared by improbably many others (module docstring)."""
+    tpeaks = np.asarray(tpeaks, np.float64)
+    n = tpeaks.size
+    out = np.zeros(n, bool)
+    if n < PERIODIC_MIN_OTHERS + 1 or not (np.isfinite(period) and period > 0):
+        return out
+    phase = np.mod(tpeaks / period, 1.0)
+    cycle = np.floor(tpeaks / period)
+    lam_per = 2.0 * PHASE_WIDTH
+    for i in range(n):
+        d = np.abs(phase - phase[i])
+        d = np.minimum(d, 1.0 - d)
+        others = (d < PHASE_WIDTH) & (cycle != cycle[i])
+        c = int(others.sum())
+        lam = (n - 1) * lam_per
+        if c >= PERIODIC_MIN_OTHERS and poisson_sf(c, lam) < PERIODIC_P:
+            out[i] = True
+    return out
+
+
+def gap_edge_flag(y: np.ndarray, time: np.ndarray, seg: np.ndarray, lo: int, hi: int, sigma: float,
+                  cad_d: float) -> bool:
+    """The excess of [lo, hi] begins after missing cadences (or at the start) with no observed rise."""
+    yy = y[lo:hi + 1]
+    if not np.isfinite(yy).any():
+        return False
+    peak = float(np.nanmax(yy))
+    elevated = np.flatnonzero(yy > 2.0 * sigma)
+    f = lo + int(elevated[0]) if elevated.size else lo + int(np.nanargmax(yy))
+    after_gap = f == 0 or seg[f] != seg[f - 1] or (time[f] - time[f - 1]) > 1.5 * cad_d
+    return bool(after_gap and y[f] >= GAP_EDGE_FRACTION * peak)
+
+
+def single_cadence_flag(y: np.ndarray, lo: int, hi: int, sigma: float) -> bool:
+    """Only the peak cadence of [lo, hi] is elevated (module docstring)."""
+    yy = y[lo:hi + 1]
+    if not np.isfinite(yy).any():
+        return False
+    p = lo + int(np.nanargmax(yy))
+    near = np.r_[y[max(p - 2, 0):p], y[p + 1:p + 3]]
+    cut = max(SINGLE_FRACTION * y[p], 1.5 * sigma)
+    return bool(not np.any(near > cut))
+
+
+def _side_windows(n: int, lo: int, hi: int, bfirst: int, blast: int) -> tuple[slice, slice]:
+    return slice(max(lo - SIDE_CADENCES, bfirst), lo), slice(hi + 1, min(hi + 1 + SIDE_CADENCES, blast + 1))
+
+
+def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray, time: np.ndarray, lo: int, hi: int,
+             usable: np.ndarray, bfirst: int, blast: int) -> bool:
+    """No matching excess in SAP flux over the group's core (module docstring)."""
+    yy = y[lo:hi + 1]
+    if not np.isfinite(yy).any():
+        return False
+    peak = float(np.nanmax(yy))
+    core = lo + np.flatnonzero(yy >= 0.5 * peak)
+    before, after = _side_windows(y.size, lo, hi, bfirst, blast)
+    side = np.r_[np.arange(before.start, before.stop), np.arange(after.start, after.stop)]
+    side = side[usable[side] & np.isfinite(sap[side])]
+    if side.size < 10 or not np.isfinite(sap[core]).all():
+        return False
+    coef = np.polyfit(time[side] - time[lo], sap[side], 1)
+    sap_base = np.polyval(coef, time[core] - time[lo])
+    sap_ex = float(np.sum(sap[core] - sap_base))
+    pdc_ex = float(np.sum(flux[core] - base[core]))
+    s_sap = ptp_sigma(sap[side] - np.polyval(coef, time[side] - time[lo]))
+    s_pdc = ptp_sigma(flux[side] - base[side])
+    if not (pdc_ex > 0 and np.isfinite(s_sap) and np.isfinite(s_pdc)):
+        return False
+    noise = math.sqrt(core.size) * math.hypot(s_sap, s_pdc)
+    return bool(sap_ex < SAP_FRACTION * pdc_ex and pdc_ex - sap_ex > 5.0 * noise)
+
+
+def _step(c: np.ndarray, lo: int, hi: int, usable: np.ndarray, bfirst: int, blast: int) -> tuple[float, float]:
+    """(median after - median before, its standard error) of series ``c`` around [lo, hi]."""
+    before, after = _side_windows(c.size, lo, hi, bfirst, blast)
+    b = np.arange(before.start, before.stop)
+    a = np.arange(after.start, after.stop)
+    b = b[usable[b] & np.isfinite(c[b])]
+    a = a[usable[a] & np.isfinite(c[a])]
+    if b.size < 5 or a.size < 5:
+        return float("nan"), float("nan")
+    s = ptp_sigma(np.r_[c[b], c[a]])
+    return float(np.median(c[a]) - np.median(c[b])), 1.2533 * s * math.sqrt(1.0 / b.size + 1.0 / a.size)
+
+
+def centroid_flag(centr: list[np.ndarray], lo: int, hi: int, usable: np.ndarray, bfirst: int, blast: int,
+                  control: list[float]) -> bool:
+    """A step of either centroid at the group (module docstring); ``control``: median |step| per centroid."""
+    for c, ctrl in zip(centr, control):
+        d, se = _step(c, lo, hi, usable, bfirst, blast)
+        if np.isfinite(d) and se > 0 and abs(d) > CENTROID_Z * se and abs(d) > CENTROID_CONTROL * ctrl:
+            return True
+    return False
+
+
+def control_steps(c: np.ndarray, usable: np.ndarray, block_first: np.ndarray, block_last: np.ndarray,
+                  n_pos: int = 40) -> float:
+    """Median |step| of series ``c`` at ``n_pos`` positions spread over the light curve (the typical step)."""
+    n = c.size
+    if n < 4 * SIDE_CADENCES:
+        return float("nan")
+    pos = np.linspace(SIDE_CADENCES, n - SIDE_CADENCES - 1, n_pos).astype(np.int64)
+    steps = [abs(_step(c, p, p, usable, int(block_first[p]), int(block_last[p]))[0]) for p in pos]
+    steps = [s for s in steps if np.isfinite(s)]
+    return float(np.median(steps)) if steps else float("nan")
+
+
+def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.ndarray, seg: np.ndarray,
+        kept: np.ndarray, lc: LightCurveData, base: np.ndarray, cad_d: float, *, min_snr: float,
+        block_first: np.ndarray, block_last: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Every flag of every row (rows of a group share their group's flags) and meta for the table.
+
+    Parameters
+    ----------
+    info : list of dict
+        Per group: ``rows`` (row indices), ``lo``/``hi`` (kept positions of its interval), ``sigma``, ``snr``,
+        ``tpeak``, ``prob_max``.
+    time, y, usable, seg, kept, base : ndarray
+        Kept cadences: time, relative excess, not masked, segment, input row, baseline flux.
+    lc : LightCurveData
+        For ``aux`` (SAP_FLUX, MOM_CENTR1/2) and the flux column.
+    """
+    n_rows = sum(len(g["rows"]) for g in info)
+    flags = {name: np.zeros(n_rows, bool) for name, _ in FLAGS}
+    meta: dict[str, Any] = {}
+    if not info:
+        return flags, meta
+    flux = lc.flux[kept]
+    aux = getattr(lc, "aux", None) or {}
+    flux_column = str(lc.meta.get("flux_column", "")).lower()
+    sap = aux.get("sap_flux")
+    sap = sap[kept] if sap is not None and flux_column != "sap_flux" and np.isfinite(sap[kept]).any() else None
+    centr = [aux[c][kept] for c in ("mom_centr1", "mom_centr2") if c in aux and np.isfinite(aux[c][kept]).any()]
+    control = [control_steps(c, usable, block_first, block_last) for c in centr]
+    period, power = dominant_period(time, flux / np.nanmedian(flux), usable)
+    meta.update(ls_period_d=period if np.isfinite(period) else None,  # None, not NaN: survives every format
+                ls_power=power if np.isfinite(power) else None)
+    periodic = periodic_flags(np.array([g["tpeak"] for g in info]), period)
+    for gi, g in enumerate(info):
+        lo, hi, sig = g["lo"], g["hi"], g["sigma"]
+        bf, bl = int(block_first[lo]), int(block_last[hi])
+        snr = g["snr"]
+        need = min_snr * (CONFIDENT_SNR_FRACTION if g["prob_max"] >= CONFIDENT_PROB else 1.0)
+        values = {
+            "low_snr": bool(np.isfinite(snr) and snr < need),
+            "periodic": bool(periodic[gi]),
+            "gap_edge": gap_edge_flag(y, time, seg, lo, hi, sig, cad_d),
+            "single_cadence": single_cadence_flag(y, lo, hi, sig),
+            "sap_disagrees": sap_flag(sap, flux, base, y, time, lo, hi, usable, bf, bl) if sap is not None else False,
+            "centroid_jump": centroid_flag(centr, lo, hi, usable, bf, bl, control) if centr else False,
+        }
+        for name, v in values.items():
+            flags[name][g["rows"]] = v
+    for name, _ in FLAGS:
+        meta[f"n_{name}"] = int(len({gi for gi, g in enumerate(info) if flags[name][g["rows"]].any()}))
+    return flags, meta
+
+
+__all__ = ["FLAGS", "vet", "dominant_period", "periodic_flags", "gap_edge_flag", "single_cadence_flag", "sap_flag",
+           "centroid_flag", "poisson_sf"]
