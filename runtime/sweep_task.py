@@ -89,7 +89,18 @@ def resolve_task(task: str | Callable | None) -> Callable:
 
 # ----------------------------------------------------------------------------- rows
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far, MB (NaN where unknown)."""
+    """Peak resident memory of this process so far, MB (NaN where unknown).
+
+    Linux: ``VmHWM`` of /proc/self/status (reset when a process execs, unlike ``ru_maxrss``, which a spawned
+    worker can inherit from its parent); elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # Windows
