@@ -60,7 +60,8 @@ def sliding_path(member_path: str | Path) -> Path:
     return member_path.with_name(member_path.stem + ".sliding.onnx")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file: what a sliding graph records of the member it was built from."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -198,7 +199,7 @@ def load_sliding(member_path: Path, meta: ModelMetadata, threads: int | None,
     if info.get("format_version") != SLIDING_FORMAT:
         return None, (f"{name}: {path.name} is sliding format {info.get('format_version')!r}, this flarelight "
                       f"reads {SLIDING_FORMAT}; rebuild it")
-    if info.get("member_sha256") != _sha256(member_path):
+    if info.get("member_sha256") != file_sha256(member_path):
         return None, (f"{name}: {path.name} was built from another version of {name} (stale); export the member "
                       "again to rebuild it")
     expect = {"window": pre.window, "offset": pre.offset, "channels": pre.n_channels}

@@ -344,3 +344,26 @@ def test_stella_sliding_parity_on_real_sectors(stella_onnx_dir):
                 net = network_from_keras(keras.models.load_model(STELLA_KERAS[j], compile=False))
                 ref = reference_probabilities(net, windows)
                 assert np.max(np.abs(a.members[j, idx] - ref)) <= 2e-4
+
+
+@pytest.mark.train
+@pytest.mark.skipif(not HAVE_TF, reason="needs the [train] extra")
+def test_restamp_keeps_the_sliding_graph_bound(tmp_path):
+    """export.restamp rewrites the member; its sliding graph follows (new hash), and a re-stamp that rules
+    sliding out (per-window normalisation, another offset) makes the runtime fall back with the reason."""
+    from flarelight.runtime.metadata import ModelMetadata
+    from flarelight.trainer.export import restamp
+    from flarelight.trainer.sliding import example_network, write_network_member
+
+    net = example_network(W, 1, filters=(4, 8), kernels=(7, 3), dense=8, padding="same", seed=1)
+    path = write_network_member(net, tmp_path / "t-s1.onnx", ModelMetadata(preprocessing=pre_for("valid")))
+    before = sliding_path(path).read_bytes()
+    meta = restamp(path, threshold=0.7)
+    model = FlareModel(path)
+    assert model.engine == "sliding" and model.threshold == pytest.approx(0.7)
+    assert sliding_path(path).read_bytes() != before
+    restamp(path, preprocessing=meta.preprocessing.replace(offset=OFFSET + 3))
+    model = FlareModel(path)
+    assert model.engine == "windows" and "built for" in model.members[0].no_sliding_reason
+    restamp(path, preprocessing=meta.preprocessing.replace(normalisation="median+window_noise"))
+    assert "normalisation" in FlareModel(path).members[0].no_sliding_reason

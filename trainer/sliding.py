@@ -31,7 +31,6 @@ per-window ONNX file, Keras and a float64 evaluation on real, random and adversa
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -44,7 +43,7 @@ import numpy as np
 from flarelight.runtime.atomic import atomic_path
 from flarelight.runtime.errors import ModelFileError
 from flarelight.runtime.metadata import METADATA_KEY, ModelMetadata
-from flarelight.runtime.sliding import SLIDING_FORMAT, SLIDING_KEY, sliding_path
+from flarelight.runtime.sliding import SLIDING_FORMAT, SLIDING_KEY, file_sha256, sliding_path
 
 #: largest |sliding - reference| probability accepted at build time, against the per-window ONNX, Keras and
 #: float64 (the acceptance bar on real light curves is 2e-4; float32 graphs agree to ~1e-5)
@@ -633,9 +632,9 @@ class SlidingCheck:
 
     n_windows: int
     vs_windows: float
-    vs_float64: float
+    vs_float64: float | None
     vs_keras: float | None
-    windows_vs_float64: float
+    windows_vs_float64: float | None
 
     def worst(self) -> float:
         return max(v for v in (self.vs_windows, self.vs_float64, self.vs_keras) if v is not None)
@@ -645,12 +644,15 @@ class SlidingCheck:
                 "vs_keras": self.vs_keras, "windows_vs_float64": self.windows_vs_float64}
 
 
-def check_sliding(net: Network, sliding_proto, window_model, *, keras_model=None,
+def check_sliding(net: Network | None, sliding_proto, window_model, *, keras_model=None,
                   segments: Sequence[np.ndarray] | None = None) -> SlidingCheck:
     """Run the sliding graph on check segments and compare every window start with its references.
 
     Parameters
     ----------
+    net : Network or None
+        For the float64 reference (None: no float64 comparison; then ``segments`` is required).
+    sliding_proto : path or onnx.ModelProto
     window_model : path or onnx.ModelProto
         The member's per-window graph.
     keras_model : keras.Model, optional
@@ -664,40 +666,34 @@ def check_sliding(net: Network, sliding_proto, window_model, *, keras_model=None
         return ort.InferenceSession(src, providers=["CPUExecutionProvider"])
 
     slide, per_window = session(sliding_proto), session(window_model)
-    s_in, w_in = slide.get_inputs()[0].name, per_window.get_inputs()[0].name
+    s_in, w_in = slide.get_inputs()[0].name, per_window.get_inputs()[0]
+    window = int(w_in.shape[1])
     segments = check_segments(net.window, net.channels) if segments is None else segments
     got, win, ref, ker = [], [], [], []
     for seg in segments:
         seg = np.ascontiguousarray(seg, np.float32)
         got.append(slide.run(None, {s_in: seg[None]})[0].reshape(-1))
-        windows = np.lib.stride_tricks.sliding_window_view(seg, net.window, axis=1).transpose(1, 2, 0)
+        windows = np.lib.stride_tricks.sliding_window_view(seg, window, axis=1).transpose(1, 2, 0)
         windows = np.ascontiguousarray(windows)
-        win.append(per_window.run(None, {w_in: windows})[0].reshape(-1))
-        ref.append(reference_probabilities(net, windows))
+        win.append(per_window.run(None, {w_in.name: windows})[0].reshape(-1))
+        if net is not None:
+            ref.append(reference_probabilities(net, windows))
         if keras_model is not None:
             ker.append(np.concatenate([np.asarray(keras_model(windows[a:a + 1024], training=False)).reshape(-1)
                                        for a in range(0, len(windows), 1024)]))
-    g, w, r = (np.concatenate(v).astype(np.float64) for v in (got, win, ref))
+    g, w = (np.concatenate(v).astype(np.float64) for v in (got, win))
+    r = np.concatenate(ref).astype(np.float64) if ref else None
 
     def dmax(a: np.ndarray, b: np.ndarray) -> float:
         d = np.abs(a - b)
         return float("inf") if np.isnan(d).any() else float(d.max())
 
-    return SlidingCheck(n_windows=int(g.size), vs_windows=dmax(g, w), vs_float64=dmax(g, r),
+    return SlidingCheck(n_windows=int(g.size), vs_windows=dmax(g, w), vs_float64=dmax(g, r) if ref else None,
                         vs_keras=dmax(g, np.concatenate(ker).astype(np.float64)) if ker else None,
-                        windows_vs_float64=dmax(w, r))
+                        windows_vs_float64=dmax(w, r) if ref else None)
 
 
 # ----------------------------------------------------------------------------- writing
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (the sliding graph records its member's)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _no_sliding_reason(meta: ModelMetadata) -> str:
     pre = meta.preprocessing
     if pre.normalisation != "median":
@@ -761,7 +757,7 @@ def write_sliding(member_path: str | os.PathLike, net: Network | None = None, *,
         warnings.warn(f"{member_path.name}: no sliding graph: {exc}", SlidingNotWrittenWarning, stacklevel=2)
         return None, str(exc)
     info = {"format_version": SLIDING_FORMAT, "member_file": member_path.name,
-            "member_sha256": sha256_file(member_path), "window": net.window, "offset": meta.preprocessing.offset,
+            "member_sha256": file_sha256(member_path), "window": net.window, "offset": meta.preprocessing.offset,
             "channels": net.channels, "centred": bool(centre), "flops_per_start": int(flops),
             "flops_per_window": int(net.flops_per_window()), "check": check.as_dict(), "atol": atol}
     for key, value in ((METADATA_KEY, props[METADATA_KEY]), (SLIDING_KEY, json.dumps(info, sort_keys=True))):
