@@ -67,7 +67,7 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
     table : astropy.table.Table
         One row per flare: ``tpeak``, ``fwhm`` (days), ``amplitude``, ``tstart``, ``tstop`` (BTJD), ``index`` (input
         cadence nearest the peak), ``local_median``; usable directly as labels for
-        :func:`flarelight.trainer.dataset.build_dataset`.
+        :func:`flarelight.trainer.windows.build_dataset`.
 
     Raises
     ------
