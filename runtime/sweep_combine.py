@@ -108,45 +108,72 @@ def file_summary(table: Table, name: str, *, mtime_ns: int = 0, size: int = 0) -
     return FileSummary(name=name, mtime_ns=int(mtime_ns), size=int(size), star=star, flares=flares, shared=shared)
 
 
-# ----------------------------------------------------------------------------- the index
-def _save_index(path: Path, summaries: list[FileSummary]) -> None:
-    counts = np.array([len(s.flares["tpeak"]) for s in summaries], np.int64)
-    arrays: dict[str, np.ndarray] = {
-        "name": np.array([s.name for s in summaries], dtype=str),
-        "mtime_ns": np.array([s.mtime_ns for s in summaries], np.int64),
-        "size": np.array([s.size for s in summaries], np.int64),
-        "shared": np.array([s.shared for s in summaries], dtype=str),
-        "count": counts,
-    }
-    for c, dt, _, _ in STAR_COLUMNS:
-        arrays["star:" + c] = np.array([s.star[c] for s in summaries], dtype=str if dt == "U" else dt)
-    for c, dt, _, _ in COLUMNS:
-        arrays["flare:" + c] = (np.concatenate([s.flares[c] for s in summaries]) if summaries
-                                else np.empty(0, dt)).astype(dt)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+# ----------------------------------------------------------------------------- many files as column arrays
+def _dtype(dt: str) -> Any:
+    return str if dt == "U" else dt
 
 
-def _load_index(path: Path) -> dict[str, FileSummary]:
-    """The index as name -> summary; empty if missing or unreadable (then catalogues are read again)."""
-    if not path.is_file():
-        return {}
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
-        ends = np.cumsum(a["count"])
-        starts = ends - a["count"]
-        out = {}
-        for i, name in enumerate(a["name"]):
-            star = {c: _plain(a["star:" + c][i]) for c, _, _, _ in STAR_COLUMNS}
-            star["file"] = str(star["file"])
-            flares = {c: a["flare:" + c][starts[i]:ends[i]] for c, _, _, _ in COLUMNS}
-            out[str(name)] = FileSummary(name=str(name), mtime_ns=int(a["mtime_ns"][i]), size=int(a["size"][i]),
-                                         star=star, flares=flares, shared=str(a["shared"][i]))
-        return out
-    except (OSError, KeyError, ValueError):  # a damaged index is rebuilt from the catalogues
-        return {}
+@dataclass(frozen=True)
+class Block:
+    """The summaries of many files as column arrays (fast at 20,000 files): per file ``name``, ``mtime_ns``,
+    ``size``, ``shared``, ``count`` (flares) and the ``star:<col>`` columns; per flare the ``flare:<col>``
+    columns, file after file in file order. This is also the index file's content."""
+
+    arrays: dict
+
+    @property
+    def n_files(self) -> int:
+        return int(self.arrays["count"].size)
+
+    @classmethod
+    def from_summaries(cls, summaries: list[FileSummary]) -> "Block":
+        a: dict[str, np.ndarray] = {
+            "name": np.array([s.name for s in summaries], dtype=str).astype("U"),
+            "mtime_ns": np.array([s.mtime_ns for s in summaries], np.int64),
+            "size": np.array([s.size for s in summaries], np.int64),
+            "shared": np.array([s.shared for s in summaries], dtype=str).astype("U"),
+            "count": np.array([len(s.flares["tpeak"]) for s in summaries], np.int64),
+        }
+        for c, dt, _, _ in STAR_COLUMNS:
+            a["star:" + c] = np.array([s.star[c] for s in summaries], dtype=_dtype(dt))
+        for c, dt, _, _ in COLUMNS:
+            a["flare:" + c] = (np.concatenate([s.flares[c] for s in summaries]) if summaries
+                               else np.empty(0, dt)).astype(dt)
+        return cls(a)
+
+    @classmethod
+    def load(cls, path: Path) -> "Block":
+        """The index file; an empty block if it is missing or unreadable (catalogues are then read again)."""
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    a = {k: z[k] for k in z.files}
+                expected = {"name", "mtime_ns", "size", "shared", "count"} | {"star:" + c for c, *_ in STAR_COLUMNS} \
+                    | {"flare:" + c for c, *_ in COLUMNS}
+                if set(a) == expected and int(a["count"].sum()) == a["flare:tpeak"].size:
+                    return cls(a)
+            except (OSError, KeyError, ValueError, EOFError):  # damaged: rebuilt from the catalogues
+                pass
+        return cls.from_summaries([])
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **self.arrays)
+
+    def take(self, files: np.ndarray) -> "Block":
+        """The block of the files at positions ``files`` (in that order)."""
+        files = np.asarray(files, np.int64)
+        count = self.arrays["count"]
+        starts = np.cumsum(count) - count
+        n = count[files]
+        rows = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + np.repeat(starts[files], n)
+        return Block({k: v[rows] if k.startswith("flare:") else v[files] for k, v in self.arrays.items()})
+
+    @staticmethod
+    def concat(blocks: list["Block"]) -> "Block":
+        keys = blocks[0].arrays.keys()
+        return Block({k: np.concatenate([b.arrays[k] for b in blocks]) for k in keys})
 
 
 # ----------------------------------------------------------------------------- rebuilding
@@ -157,29 +184,40 @@ def catalogue_files(out_dir: str | os.PathLike) -> list[os.DirEntry]:
     return sorted(found, key=lambda e: e.name)
 
 
-def collect(out_dir: str | os.PathLike, fresh: Iterable[FileSummary] = ()) -> list[FileSummary]:
-    """A summary of every catalogue in ``out_dir``: from ``fresh`` (this run's), the index, or the file itself.
-
-    A summary is used only while the catalogue's size and modification time still match it. The index is
-    rewritten with the result.
-    """
+def collect(out_dir: str | os.PathLike, fresh: Iterable[FileSummary] = ()) -> Block:
+    """A summary of every catalogue in ``out_dir``, by name: from ``fresh`` (this run's), the index, or the
+    file itself. A summary is used only while the catalogue's size and modification time still match it.
+    The index is rewritten with the result."""
     out = Path(out_dir)
-    known = _load_index(out / INDEX)
-    known.update({s.name: s for s in fresh})
-    summaries = []
+    sources = [Block.from_summaries(list(fresh)), Block.load(out / INDEX)]
+    where: dict[str, tuple[int, int]] = {}
+    for k in (1, 0):  # this run's summaries win over the index's
+        a = sources[k].arrays
+        where.update({str(n): (k, i) for i, n in enumerate(a["name"])})
+    picks: list[list[int]] = [[], []]
+    read: list[FileSummary] = []
+    order: list[tuple[int, int]] = []  # (source, position in its pick list), in name order
     for entry in catalogue_files(out):
         st = entry.stat()
-        s = known.get(entry.name)
-        if s is None or (s.mtime_ns, s.size) != (st.st_mtime_ns, st.st_size):
-            s = file_summary(read_catalogue(entry.path), entry.name, mtime_ns=st.st_mtime_ns, size=st.st_size)
-        summaries.append(s)
-    _save_index(out / INDEX, summaries)
-    return summaries
+        hit = where.get(entry.name)
+        if hit is not None:
+            a = sources[hit[0]].arrays
+            if (int(a["mtime_ns"][hit[1]]), int(a["size"][hit[1]])) == (st.st_mtime_ns, st.st_size):
+                order.append((hit[0], len(picks[hit[0]])))
+                picks[hit[0]].append(hit[1])
+                continue
+        order.append((2, len(read)))
+        read.append(file_summary(read_catalogue(entry.path), entry.name, mtime_ns=st.st_mtime_ns, size=st.st_size))
+    parts = [sources[0].take(picks[0]), sources[1].take(picks[1]), Block.from_summaries(read)]
+    offsets = np.cumsum([0] + [p.n_files for p in parts])
+    block = Block.concat(parts).take(np.array([offsets[k] + i for k, i in order], np.int64))
+    block.save(out / INDEX)
+    return block
 
 
-def _shared_meta(summaries: list[FileSummary]) -> dict:
+def _shared_meta(shared: np.ndarray) -> dict:
     """The meta every file agrees on; keys that differ are listed under ``differing``."""
-    metas = [json.loads(s) for s in dict.fromkeys(x.shared for x in summaries)]
+    metas = [json.loads(s) for s in dict.fromkeys(str(x) for x in shared)]
     if not metas:
         return {}
     keys = sorted(set().union(*metas))
@@ -190,26 +228,26 @@ def _shared_meta(summaries: list[FileSummary]) -> dict:
     return same
 
 
-def combined_tables(summaries: list[FileSummary]) -> tuple[Table, Table]:
-    """``(flares, stars)`` tables from the files' summaries (in the given order)."""
-    counts = [len(s.flares["tpeak"]) for s in summaries]
+def combined_tables(block: Block) -> tuple[Table, Table]:
+    """``(flares, stars)`` tables of the files of ``block`` (in its order)."""
+    a = block.arrays
     flares = Table()
     for c, dt in FILE_COLUMNS:
-        values = [s.star[c] for s in summaries]
-        flares[c] = np.repeat(np.array(values, dtype=str if dt == "U" else dt), counts) if summaries \
-            else np.empty(0, dtype="U1" if dt == "U" else dt)
+        flares[c] = np.repeat(a["star:" + c], a["count"]).astype(_dtype(dt))
     flares["cadence_s"].unit = "s"
     for c, dt, unit, desc in COLUMNS:
-        flares[c] = np.concatenate([s.flares[c] for s in summaries]).astype(dt) if summaries else np.empty(0, dt)
+        flares[c] = a["flare:" + c].astype(dt)
         flares[c].unit, flares[c].description = unit, desc
     stars = Table()
     for c, dt, unit, desc in STAR_COLUMNS:
-        stars[c] = np.array([s.star[c] for s in summaries], dtype=str if dt == "U" else dt) if summaries \
-            else np.empty(0, dtype="U1" if dt == "U" else dt)
+        stars[c] = a["star:" + c].astype(_dtype(dt))
         stars[c].unit, stars[c].description = unit, desc
-    shared = _shared_meta(summaries)
-    exposure = float(np.nansum(stars["exposure_d"])) if summaries else 0.0
-    totals = {"n_files": len(summaries), "n_flares": int(sum(counts)), "exposure_d": exposure}
+    if block.n_files == 0:  # empty string columns need a width
+        flares["file"] = flares["file"].astype("U1")
+        stars["file"] = stars["file"].astype("U1")
+    totals = {"n_files": block.n_files, "n_flares": len(flares),
+              "exposure_d": float(np.nansum(a["star:exposure_d"])) if block.n_files else 0.0}
+    shared = _shared_meta(a["shared"])
     flares.meta = {**shared, **totals}
     stars.meta = {**shared, **totals}
     return flares, stars
@@ -229,6 +267,8 @@ def write_combined(out_dir: str | os.PathLike, fresh: Iterable[FileSummary] = ()
 def update_index(out_dir: str | os.PathLike, fresh: Iterable[FileSummary]) -> None:
     """Add this run's summaries to the index without reading any catalogue (a checkpoint)."""
     out = Path(out_dir)
-    known = _load_index(out / INDEX)
-    known.update({s.name: s for s in fresh})
-    _save_index(out / INDEX, [known[k] for k in sorted(known)])
+    fresh_block = Block.from_summaries(list(fresh))
+    index = Block.load(out / INDEX)
+    names = set(fresh_block.arrays["name"].tolist())
+    keep = np.array([i for i, n in enumerate(index.arrays["name"]) if n not in names], np.int64)
+    Block.concat([index.take(keep), fresh_block]).save(out / INDEX)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 #: input suffixes stripped to name the outputs
 FITS_SUFFIXES = (".fits.gz", ".fits", ".fit", ".fts")
@@ -12,9 +11,10 @@ PROB_SUFFIX = ".prob.npz"
 
 def output_stem(path: str | os.PathLike) -> str:
     """The input's name without its FITS suffix."""
-    name = Path(path).name
+    name = os.path.basename(os.fspath(path))
+    lower = name.lower()
     for suffix in FITS_SUFFIXES:
-        if name.lower().endswith(suffix):
+        if lower.endswith(suffix):
             return name[: -len(suffix)]
     return name
 

@@ -39,11 +39,20 @@ def run_table(rows: Iterable[dict]) -> Table:
     return t
 
 
+def _rows_of(table: Table) -> list[dict]:
+    """A run table's rows as dicts, column by column (masked empty strings as "")."""
+    cols = {}
+    for name in table.colnames:
+        col = table[name]
+        if getattr(col, "mask", None) is not None and np.any(col.mask):
+            col = col.filled("" if col.dtype.kind in "US" else np.nan)
+        cols[name] = np.asarray(col).tolist()
+    return [dict(zip(cols, values)) for values in zip(*cols.values())]
+
+
 def read_run_table(path: str | os.PathLike) -> Table:
     """Read a ``run.ecsv`` (empty strings as "", not masked as ``Table.read`` gives them)."""
-    t = Table.read(path, format="ascii.ecsv")
-    rows = [{name: ("" if np.ma.is_masked(row[name]) else row[name]) for name in t.colnames} for row in t]
-    return run_table(rows)
+    return run_table(_rows_of(Table.read(path, format="ascii.ecsv")))
 
 
 def merge_rows(previous: Table | None, rows: list[dict]) -> Table:
@@ -51,7 +60,7 @@ def merge_rows(previous: Table | None, rows: list[dict]) -> Table:
     "skipped" row keeps the earlier row of its file when there is one. Ordered by output name."""
     merged: dict[str, dict] = {}
     if previous is not None:
-        merged = {str(r["output"]): {c: r[c] for c in previous.colnames} for r in previous}
+        merged = {str(r["output"]): r for r in _rows_of(previous)}
     for r in rows:
         if r["status"] == "skipped" and r["output"] in merged and merged[r["output"]]["status"] != "error":
             continue

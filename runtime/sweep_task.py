@@ -119,7 +119,7 @@ def make_row(path: str | os.PathLike, status: str, t0: float, *, n_flares: int =
     row = {"file": str(path), "status": status, "n_flares": int(n_flares),
            "error_type": "" if exc is None else type(exc).__name__, "message": " ".join(message.split()),
            "warnings": " | ".join(dict.fromkeys(warnings or ())), "seconds": time.perf_counter() - t0,
-           "output": catalogue_name(path), "peak_mb": peak_memory_mb()}
+           "output": catalogue_name(path), "peak_mb": float("nan") if status == "skipped" else peak_memory_mb()}
     row.update(extra)
     return row
 
