@@ -88,7 +88,7 @@ class _Run:
 def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *,
                   model: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
                   model_paths: Sequence[str | os.PathLike] | None = None, workers: int = 1,
-                  dask_address: str | None = None, dask_timeout: float = 10.0, overwrite: bool = False,
+                  dask_address: Any = None, dask_timeout: float = 10.0, overwrite: bool = False,
                   write_probabilities: bool = False, quality_bitmask: str | int = "default",
                   flux_column: str = "pdcsap_flux", verify_checksum: bool = True,
                   threads_per_worker: int | None = 1, engine: str = "auto", progress: Any = None,
@@ -110,8 +110,9 @@ def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike
     workers : int
         1: in this process. >1: that many worker processes, or with ``dask_address="local"`` the threads of
         an in-process Dask cluster.
-    dask_address : str, optional
-        ``"local"`` or a scheduler address (``tcp://host:8786``): one task per file.
+    dask_address : str, Client or cluster, optional
+        ``"local"`` (an in-process cluster), a scheduler address (``tcp://host:8786``), a
+        ``distributed.Client`` or a cluster object such as dask-jobqueue's ``SLURMCluster``: one task per file.
     dask_timeout : float
         Seconds to wait for the scheduler before a :class:`SchedulerError`.
     overwrite : bool

@@ -48,13 +48,19 @@ def quiet_dask(level: int = logging.ERROR) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def dask_client(address: str, threads: int, timeout: float) -> Iterator[Any]:
-    """A connected ``distributed.Client``: to an in-process cluster of ``threads`` threads ("local"), or to
-    the scheduler at ``address`` (a :class:`SchedulerError` if it cannot be reached within ``timeout`` s)."""
+def dask_client(address: Any, threads: int, timeout: float) -> Iterator[Any]:
+    """A connected ``distributed.Client``: to an in-process cluster of ``threads`` threads ("local"), to the
+    scheduler at ``address`` (a :class:`SchedulerError` if it cannot be reached within ``timeout`` s), or,
+    given a ``Client`` or a cluster object (e.g. dask-jobqueue's ``SLURMCluster``), to that."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise SchedulerError("--dask needs dask.distributed: pip install 'flarelight[dask]'") from exc
+    if isinstance(address, Client):  # the caller's client: used, not closed
+        yield address
+        return
+    if not isinstance(address, str):
+        address = getattr(address, "scheduler_address", None) or str(address)
     if address == "local":
         import dask
 
@@ -80,7 +86,7 @@ def dask_client(address: str, threads: int, timeout: float) -> Iterator[Any]:
         client.close(timeout=5)
 
 
-def run_dask(files: list[str], settings: TaskSettings, address: str, threads: int, timeout: float,
+def run_dask(files: list[str], settings: TaskSettings, address: Any, threads: int, timeout: float,
              on_row: Callable[[int, dict], None], interrupts: Interrupts, task: str) -> None:
     """Process ``files`` on a Dask cluster, calling ``on_row(index, row)`` as each finishes."""
     with quiet_dask(), dask_client(address, threads, timeout) as client:

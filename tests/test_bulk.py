@@ -350,6 +350,19 @@ def test_unreachable_scheduler_is_one_line(small, tmp_path, model_file):
     assert "\n" not in str(exc.value)
 
 
+def test_dask_client_or_cluster_object(small, tmp_path, model_file, monkeypatch):
+    """An HPC user passes the cluster object (e.g. SLURMCluster) or a Client; the client stays the user's."""
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as cl:
+        run = process_files(small[:2], tmp_path / "a", model=model_file, dask_address=cl)
+        with distributed.Client(cl) as client:
+            again = process_files(small[:2], tmp_path / "b", model=model_file, dask_address=client)
+            assert client.status == "running"
+    assert list(run["status"]) == list(again["status"]) == ["ok", "ok"]
+    assert list(run["n_flares"]) == list(again["n_flares"])
+
+
 # ----------------------------------------------------------------------------- warnings, dead workers
 def test_warnings_are_recorded_per_file_not_printed(batch, tmp_path, model_file, recwarn, capsys):
     """CadenceWarning (a 200-s file) and the task's own warnings land in that file's row, in this process and
