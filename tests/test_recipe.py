@@ -114,3 +114,24 @@ def test_restamp_model_names_members_and_keeps_weights(tmp_path):
     np.testing.assert_array_equal(model.score_windows(x), scores)
     doc = json.loads((tmp_path / "training.json").read_text())
     assert doc["seed"] == 0 and doc["restamps"] == [rec] and rec["members"][0]["gap_tolerance"] == [4.0, 3.5]
+
+
+@pytest.mark.slow
+def test_recipe_end_to_end_on_three_stars(tmp_path, monkeypatch):
+    """`make train-default` in miniature: three SPOC stars (one per split), one member, one epoch."""
+    keep = {410214986: "train", 441420236: "val", 93000166: "test"}
+    real = recipe.find_sources
+    monkeypatch.setattr(recipe, "find_sources",
+                        lambda shared: [s for s in real(shared) if s.tic in keep and "s0095" not in s.path.name])
+    out = tmp_path / "out"
+    recipe.main(["--shared", str(SHARED), "--out", str(out), "--work", str(tmp_path / "work"), "--n-models", "1",
+                 "--epochs", "1", "--n-copies", "1", "--name", "smoke"])
+    assert sorted(p.name for p in out.glob("*.onnx")) == ["smoke_s1000.onnx"]
+    record = json.loads((out / "training.json").read_text())
+    split = json.loads((out / "split.json").read_text())
+    assert {t: k for k, ts in split.items() for t in ts} == keep
+    model = FlareModel(out)
+    assert model.model_id == "smoke/s1000" and model.preprocessing == recipe.PREPROCESSING
+    assert record["threshold"] in recipe.THRESHOLDS and model.threshold == pytest.approx(record["threshold"])
+    assert len(record["threshold_scan"]) == len(recipe.THRESHOLDS) and record["threshold_scan"][0]["n_true"] > 0
+    assert record["model_name"] == "smoke" and record["training_set"]["n_positive"] > 0

@@ -382,3 +382,13 @@ def test_evaluation_scores_catalogue_rows_not_runs():
     assert e == pool([res["per_lightcurve"][0]["event"]])
     ok = np.isfinite(prob) & lc.good
     assert res["cadence"]["n"] == int(ok.sum()) and res["cadence"]["n_positive"] > 0
+
+
+def test_old_catalogs_module_still_imports_with_a_warning():
+    import importlib
+    import sys
+
+    sys.modules.pop("flarelight.trainer.catalogs", None)
+    with pytest.warns(DeprecationWarning, match="renamed flarelight.trainer.labels"):
+        old = importlib.import_module("flarelight.trainer.catalogs")
+    assert old.load_catalog is load_catalog and old.FlareCatalog is FlareCatalog

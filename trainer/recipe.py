@@ -234,7 +234,7 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
             if c == n_copies - 1:  # the last copy carries an impostor: eclipses + steps, or fast periodic variability
                 base, _ = (add_hard_negatives if rng.uniform() < 0.5 else add_periodic_variability)(lc, rng)
             new, table = inject_flares(base, flares_per_copy, seed=seed * 100003 + k * 101 + c, amplitude=amp,
-                                       fwhm_minutes=(2.0, 60.0), avoid=real, min_separation=2.0)
+                                       fwhm_minutes=(2.0, 60.0), avoid=real, min_separation=2.0, pre=pre)
             injected_rows += len(table)
             all_lcs.append(new)
             labels.append(np.vstack([real, np.column_stack([table["tstart"], table["tstop"]])]))
@@ -279,7 +279,11 @@ def choose_threshold(model_dir: Path, shared: Path, seed: int = 0) -> tuple[floa
     split_of = assign_split([s.tic for s in sources], seed)
     catalog = load_catalogs([shared / "data" / "catalogs" / c for c in CATALOGS])
     val = [s for s in sources if split_of[s.tic] == "val"]
-    lcs = read_lightcurves([s.path for s in val])
+    from flarelight.runtime.quality import resolve_bitmask
+
+    # read as the model's "default" rule does (flarelight-v2 keeps ImpulsiveOutlier cadences)
+    lcs = read_lightcurves([s.path for s in val],
+                           quality_bitmask=resolve_bitmask("default") & model.preprocessing.quality_bitmask)
     scored = []
     for s, lc in zip(val, lcs):
         lc.meta["tic"] = s.tic
