@@ -206,9 +206,12 @@ def rescore_near_flares(model: Any, lc_injected: Any, excess: np.ndarray, base_p
 
     pre = model.preprocessing
     prep = prepare(lc_injected, pre)
-    sigma = robust_sigma(prep.flux)
+    sigma = prep.noise  # of the median-normalised flux, whatever the model's input normalisation
     tol = tol_sigma * sigma if np.isfinite(sigma) and sigma > 0 else 1e-7
-    sel = affected_centres(excess[prep.kept], prep.centres, pre.window, pre.offset, tol=tol)
+    exc = np.abs(np.nan_to_num(excess[prep.kept]))
+    if pre.normalisation == "baseline+noise":  # a running-median baseline carries the excess further
+        exc = np.convolve((exc > tol).astype(float), np.ones(2 * pre.baseline_half_width + 1), "same")
+    sel = affected_centres(exc, prep.centres, pre.window, pre.offset, tol=tol)
     prob = np.array(base_prob, float, copy=True)
     if sel.size == 0:
         return prob

@@ -63,6 +63,22 @@ AMP_EDGES = np.geomspace(1e-3, 0.3, 7)
 FWHM_EDGES_MIN = np.geomspace(2.0, 60.0, 5)
 SNR_EDGES = np.array([0.3, 1, 2, 3, 5, 10, 30, 100, 1e5])
 ED_EDGES = np.array([0.1, 0.3, 1, 3, 10, 30, 100, 300, 3000])
+#: issue 11's ED bands (s)
+ED_BANDS = {"ED < 1 s": (0.0, 1.0), "ED 1-2 s": (1.0, 2.0), "ED >= 2 s": (2.0, np.inf)}
+#: light curves are read with lightkurve's default mask without ImpulsiveOutlier (512); each model then drops
+#: what its own quality rule drops (flarelight-v1 and stella drop bit 512, flarelight-v2 keeps it)
+#: share of injected flares whose peak cadence is flagged ImpulsiveOutlier (512), as SPOC does on active M dwarfs
+BIT512_FRACTION = 0.3
+#: seed of the held-out impostors (training used flarelight.trainer.recipe_v2.IMPOSTOR_SEED_BASE + seed)
+IMPOSTOR_SEED = 20261101
+
+
+def read_bitmask() -> int:
+    """The bitmask light curves are read with: lightkurve's default without ImpulsiveOutlier (512); each model
+    then drops what its own quality rule drops (flarelight-v1 and stella drop bit 512, flarelight-v2 keeps it)."""
+    from flarelight.runtime.quality import resolve_bitmask
+
+    return resolve_bitmask("default") & ~512
 
 
 def log(msg: str) -> None:
@@ -90,6 +106,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-prob-cache", action="store_true", help="always run the models on the real LCs")
     ap.add_argument("--realisations", type=int, help="injected copies of each flare-free LC (default 8, quick 2)")
     ap.add_argument("--flares-per-lc", type=int, default=15)
+    ap.add_argument("--compare", type=Path, nargs="*",
+                    help="more flarelight ensembles (dirs) scored beside --model with our rule (default: every other "
+                         "shipped model, e.g. flarelight-v1 beside flarelight-v2)")
+    ap.add_argument("--impostor-realisations", type=int, default=4,
+                    help="simulated short-period EB / reflection binaries per flare-free test host (other impostor "
+                         "kinds: one each)")
     return ap.parse_args(argv)
 
 
@@ -230,7 +252,7 @@ def detection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
     for i, e in enumerate(entries):
         path = ev.SHARED / e["file"]
         base = Path(e["file"]).name
-        lc = read_lightcurve(path)
+        lc = read_lightcurve(path, quality_bitmask=read_bitmask())
         for c, (mk, rule) in CONTENDERS.items():
             prob = cache.get(models[mk], base, lc)
             preds[c][base] = events_for(rule, models[mk], lc, prob, fe)
@@ -284,17 +306,22 @@ def injection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
             realisations = int(np.ceil(realisations * len(quiet) / len(held_out)))
             quiet = held_out
     rows: dict[str, list] = {k: [] for k in ("tpeak", "fwhm", "amplitude", "ed", "snr", "edge_dist", "near_gap",
-                                             "file")}
+                                             "file", "bit512")}
     rec: dict[str, list] = {c: [] for c in CONTENDERS}
     model_keys = {mk: ProbCache.key(m) for mk, m in models.items()}
     t0 = time.perf_counter()
     for e in quiet:
         base = Path(e["file"]).name
-        lc = read_lightcurve(ev.SHARED / e["file"])
+        lc = read_lightcurve(ev.SHARED / e["file"], quality_bitmask=read_bitmask())
         good = lc.good & (lc.quality == 0 if lc.quality is not None else True)
         for _ in range(realisations):
             inj = ev.inject_flares(lc.time, lc.flux, good, per_lc, rng)
-            lc_inj = dataclasses.replace(lc, flux=inj.flux)
+            # SPOC flags some flare peaks ImpulsiveOutlier (512): flag the peak cadence of a share of them
+            peak = np.clip(np.searchsorted(lc.time, inj.tpeak), 0, len(lc) - 1)
+            flag = rng.uniform(size=inj.tpeak.size) < BIT512_FRACTION
+            q = np.array(lc.quality if lc.quality is not None else np.zeros(len(lc), np.int64), copy=True)
+            q[peak[flag]] |= 512
+            lc_inj = dataclasses.replace(lc, flux=inj.flux, quality=q)
             probs: dict[tuple, np.ndarray] = {}
             for mk, m in models.items():
                 if model_keys[mk] not in probs:
@@ -310,7 +337,8 @@ def injection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
                     done[k] = ev.recovered(inj.tpeak, inj.fwhm, evs, slack)
                 rec[c].append(done[k])
             for k in rows:
-                rows[k].append(np.full(inj.tpeak.size, base) if k == "file" else getattr(inj, k))
+                rows[k].append(np.full(inj.tpeak.size, base) if k == "file" else flag if k == "bit512"
+                               else getattr(inj, k))
         log(f"injected into {base}: {realisations} x {per_lc} flares ({time.perf_counter() - t0:.0f} s)")
     flares = {k: np.concatenate(v) for k, v in rows.items()}
     return {"flares": flares, "recovered": {c: np.concatenate(v) for c, v in rec.items()},
@@ -337,8 +365,77 @@ def completeness_tables(inj: dict[str, Any]) -> dict[str, Any]:
             "snr_far_from_gap": ev.completeness_1d(f["snr"][far], r[far], SNR_EDGES),
             "near_gap_overall": float(r[near].mean()) if near.any() else None,
             "far_from_gap_overall": float(r[far].mean()) if far.any() else None,
+            "bit512_peak_overall": float(r[f["bit512"]].mean()) if f["bit512"].any() else None,
+            "unflagged_peak_overall": float(r[~f["bit512"]].mean()) if (~f["bit512"]).any() else None,
+            "ed_bands": {name: {"completeness": float(r[m].mean()) if m.any() else None, "n": int(m.sum()),
+                                "near_gap": float(r[m & near].mean()) if (m & near).any() else None,
+                                "far_from_gap": float(r[m & far].mean()) if (m & far).any() else None,
+                                "bit512_peak": float(r[m & f["bit512"]].mean()) if (m & f["bit512"]).any() else None,
+                                "unflagged_peak": float(r[m & ~f["bit512"]].mean()) if (m & ~f["bit512"]).any()
+                                else None}
+                         for name, (lo, hi) in ED_BANDS.items() for m in [(f["ed"] >= lo) & (f["ed"] < hi)]},
         }
     return out
+
+
+# ----------------------------------------------------------------------------- held-out impostors
+def impostors_fp(entries: list[dict], models: dict[str, Any], split: dict | None, realisations: int,
+                 seed: int = IMPOSTOR_SEED) -> dict[str, Any]:
+    """False positives per day of our rule on flare-free test hosts carrying simulated impostors
+    (:mod:`flarelight.trainer.impostors`) made with ``seed``, which no training run used: short-period EBs and
+    reflection binaries (``realisations`` each per host) and one of every other kind per host."""
+    from flarelight.runtime import find_flares, read_lightcurve
+    from flarelight.trainer import impostors
+
+    rng = np.random.default_rng(seed)
+    hosts = [e for e in entries if star_category(e) == "quiet" and (split is None or e["tic"] in set(split["test"]))]
+    out: dict[str, Any] = {"seed": seed, "hosts": [e["tic"] for e in hosts], "kinds": {}}
+    per: dict[str, dict[str, list]] = {}
+    short = {"eb": (0.1, 1.0), "reflection": (0.07, 0.4)}  # issue 11: periods of a few hours
+    for e in hosts:
+        lc = read_lightcurve(ev.SHARED / e["file"], quality_bitmask=read_bitmask())
+        f = lc.flux[lc.good]
+        sigma = ev.robust_sigma(f / np.median(f))
+        for kind in impostors.SIMULATORS:
+            for _ in range(realisations if kind in short else 1):
+                if kind in short:
+                    imp = impostors.SIMULATORS[kind](lc.time, rng, period=short[kind])
+                else:
+                    imp = impostors.simulate(kind, lc.time, rng, noise=sigma)
+                lci = impostors.apply(lc, imp)
+                for mk, m in models.items():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        sc = m.score(lci)
+                        n = len(find_flares(sc, threshold=ours_threshold(m)))
+                    days = sc.prepared.time.size * float(np.median(np.diff(sc.prepared.time)))
+                    d = per.setdefault(mk, {}).setdefault(kind, [])
+                    d.append((n, days))
+        log(f"impostors on TIC {e['tic']} done")
+    for mk, kinds in per.items():
+        rows = {}
+        for kind, v in kinds.items():
+            n, days = np.array(v, float).T
+            rows[kind] = {"n_fp": int(n.sum()), "days": float(days.sum()), "fp_per_day": float(n.sum() / days.sum()),
+                          "n_lightcurves": int(n.size), "worst_lc_fp_per_day": float(np.max(n / days))}
+        b = [kinds[k] for k in short]
+        n, days = np.array([x for v in b for x in v], float).T
+        rows["binaries"] = {"n_fp": int(n.sum()), "days": float(days.sum()), "fp_per_day": float(n.sum() / days.sum()),
+                            "n_lightcurves": int(n.size)}
+        out["kinds"][mk] = rows
+    return out
+
+
+def print_impostors(imp: dict[str, Any]) -> None:
+    """FP/day per impostor kind and model."""
+    print(f"\n== Held-out simulated impostors (seed {imp['seed']}, hosts TIC {imp['hosts']}): FP/day of our rule ==")
+    models = list(imp["kinds"])
+    kinds = list(next(iter(imp["kinds"].values())))
+    print(f"{'kind':16s} {'LCs':>4s} " + " ".join(f"{m[:18]:>18s}" for m in models))
+    for k in kinds:
+        r0 = imp["kinds"][models[0]][k]
+        print(f"{k:16s} {r0['n_lightcurves']:4d} " + " ".join(
+            f"{report.fmt(imp['kinds'][m][k]['fp_per_day'], 3):>18s}" for m in models))
 
 
 # ----------------------------------------------------------------------------- targets
@@ -376,6 +473,52 @@ def targets(det: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def targets_v2(det: dict[str, Any], comp: dict[str, Any], imp: dict[str, Any] | None,
+               contender: str = "flarelight+ours", v1: str | None = None) -> list[dict[str, Any]]:
+    """Issue 11's bars for ``contender`` (precision against ``v1``'s contender, if scored)."""
+    where = targets_set(det)
+    d = det[contender]
+    s = d.get(where) or {}
+    v1p = (det[v1].get(where) or {}).get("precision") if v1 in det else None
+    star_fp = [r["fp_per_day"] for r in d["per_star"]
+               if (r["status"] == "negative" or r["category"] == "EB") and r["fp_per_day"] is not None]
+    q = d["negative_flare_free"]
+    c = comp[contender]
+    bands = c["ed_bands"]
+    near, far = c["near_gap_overall"], c["far_from_gap_overall"]
+    b512, bun = c["bit512_peak_overall"], c["unflagged_peak_overall"]
+    binaries = imp["kinds"][CONTENDERS[contender][0]]["binaries"]["fp_per_day"] if imp else None
+    checks = [
+        (f"recall on labelled {where} stars >= 0.90", s.get("recall"), 0.90, ">="),
+        (f"precision on labelled {where} stars >= v1's ({report.fmt(v1p)})", s.get("precision"), v1p, ">="),
+        ("FP/day on flare-free stars <= 0.05", q and q["fp_per_day"], 0.05, "<="),
+        ("max FP/day of any negative star or the EB <= 0.3", max(star_fp) if star_fp else None, 0.3, "<="),
+        ("held-out simulated short-period EBs + reflection binaries <= 0.2 FP/day", binaries, 0.2, "<="),
+        ("injected ED >= 2 s recovered >= 0.98", bands["ED >= 2 s"]["completeness"], 0.98, ">="),
+        ("injected ED 1-2 s recovered >= 0.80", bands["ED 1-2 s"]["completeness"], 0.80, ">="),
+        ("|near gap - far from gap| <= 0.05", None if near is None or far is None else abs(near - far), 0.05, "<="),
+        ("bit-512 peaks recovered >= others - 0.02", None if b512 is None or bun is None else b512 - bun, -0.02, ">="),
+    ]
+    out = []
+    for name, v, lim, op in checks:
+        ok = None if v is None or lim is None else (v >= lim if op == ">=" else v <= lim)
+        miss = None if ok is None or ok else abs(v - lim)
+        out.append({"contender": contender, "target": name, "value": v, "limit": lim, "pass": ok, "misses_by": miss})
+    out.append({"contender": contender, "target": "injected ED < 1 s recovered (reported)",
+                "value": bands["ED < 1 s"]["completeness"], "limit": None, "pass": None, "misses_by": None})
+    return out
+
+
+def compare_dirs(main: Any, given: list[Path] | None) -> list[Path]:
+    """The ensembles scored beside the main one: ``given``, or every other shipped model."""
+    if given is not None:
+        return list(given)
+    from flarelight.models import model_paths, shipped_models
+
+    name = main.members[0].metadata.model_name
+    return [model_paths(n)[0].parent for n in shipped_models() if n != name]
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON document."""
@@ -387,6 +530,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     split, split_note = load_split(a.split)
     models = {"flarelight": load_flarelight(a.model, a.threads, a.batch_size),
               "stella": load_stella(a.stella_model, a.threads, a.batch_size)}
+    from flarelight.runtime import FlareModel
+
+    compared = []
+    for path in compare_dirs(models["flarelight"], a.compare):
+        m = FlareModel(path, threads=a.threads, batch_size=a.batch_size)
+        key = m.members[0].metadata.model_name or path.name
+        models[key] = m
+        CONTENDERS[f"{key}+ours"] = (key, "ours")
+        compared.append(f"{key}+ours")
     same = ProbCache.key(models["flarelight"]) == ProbCache.key(models["stella"])
     log(f"flarelight={models['flarelight']!r} stella={models['stella']!r}" + (" (same files: shared cache)" if same else ""))
     cache = ProbCache(None if a.no_prob_cache else a.prob_cache)
@@ -397,6 +549,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     comp = completeness_tables(inj)
     t_all = time.perf_counter() - t_start
     tg = targets(det)
+    imp = impostors_fp(entries, models, split, a.impostor_realisations) if a.impostor_realisations > 0 else None
+    t_all = time.perf_counter() - t_start
+    v1 = next((c for c in compared if c.startswith("flarelight-v1")), None)
+    tg2 = targets_v2(det, comp, imp, v1=v1)
 
     print(f"flarelight model: {models['flarelight'].model_id} ({len(models['flarelight'].paths)} members, "
           f"{models['flarelight'].paths[0].parent})")
@@ -408,6 +564,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report.print_detection(det, split_note)
     report.print_injection(comp, inj)
     report.print_targets(tg, targets_set(det))
+    if imp:
+        print_impostors(imp)
+    print("\n-- issue 11 bands: completeness (n) [near gap / far; bit-512 peak / unflagged]")
+    for c, v in comp.items():
+        print(f"{c:22s} " + "  ".join(
+            f"{k}: {report.fmt(b['completeness'], 3)} ({b['n']}) [{report.fmt(b['near_gap'])}/{report.fmt(b['far_from_gap'])}; "
+            f"{report.fmt(b['bit512_peak'])}/{report.fmt(b['unflagged_peak'])}]" for k, b in v["ed_bands"].items()))
+    print("\n== Targets (issue 11, flarelight+ours = " + models["flarelight"].model_id + ") ==")
+    for r in tg2:
+        status = "n/a" if r["pass"] is None else ("PASS" if r["pass"] else f"FAIL (misses by {r['misses_by']:.3f})")
+        print(f"{r['target']:72s} {report.fmt(r['value'], 3):>7s}  {status}")
     a.plot.parent.mkdir(parents=True, exist_ok=True)
     report.plot(comp, a.plot, int(inj["flares"]["tpeak"].size))
     print(f"\nruntime: {t_all:.0f} s (detection {t_det:.0f} s, model inference {cache.seconds:.0f} s of it, "
@@ -423,7 +590,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                            "realisations_per_lc": reals, "flares_per_lc": a.flares_per_lc,
                                            "seed": a.seed, "flares": inj["flares"],
                                            "recovered": inj["recovered"]},
-           "targets": tg, "runtime_s": round(t_all, 1), "inference_s": round(cache.seconds, 1),
+           "targets": tg, "targets_issue11": tg2, "impostors": imp, "compared": compared,
+           "read_bitmask": read_bitmask(), "bit512_fraction": BIT512_FRACTION, "runtime_s": round(t_all, 1), "inference_s": round(cache.seconds, 1),
            "prob_cache": None if a.no_prob_cache else str(a.prob_cache), "prob_cache_hits": cache.disk_hits,
            "quick": a.quick}
     from flarelight.runtime.jsonio import write_json

@@ -16,7 +16,9 @@ METADATA_KEY = "flarelight"
 FORMAT_VERSION = 1
 
 GAP_RULES = ("tolerance", "stella")
-NORMALISATIONS = ("median", "median+window_noise")
+NORMALISATIONS = ("median", "median+window_noise", "baseline+noise")
+#: normalisations that give a cadence the same input value in every window (a sliding form can share work)
+PER_CADENCE_NORMALISATIONS = ("median", "baseline+noise")
 EDGE_MODES = ("valid", "pad")
 
 
@@ -38,6 +40,10 @@ class Preprocessing:
         "median+window_noise": then, per window, subtract the median of its real cadences and divide by the
         light curve's robust point-to-point noise, compressed with arcsinh (flarelight-v1): windows in noise
         units, so a 0.2% flare on a bright, spotted star looks like a 10% flare on a faint one.
+        "baseline+noise": per cadence, once per light curve (flarelight-v2): divide by the median, subtract a
+        running median of ``2 * baseline_half_width + 1`` cadences computed within each segment, divide by the
+        light curve's robust point-to-point noise, compress with arcsinh. A cadence has the same input value in
+        every window that holds it, so the sliding form shares all work between windows; padding is 0.
     quality_bitmask : int
         Cadences with ``QUALITY & quality_bitmask != 0`` are dropped (stella: every bit, QUALITY == 0).
     gap_rule : str
@@ -49,6 +55,8 @@ class Preprocessing:
         Half a cadence from both, so sub-second timing jitter never decides.
     gap_nsigma : float
         Used by the "stella" rule.
+    baseline_half_width : int
+        Half-width (cadences) of the running-median baseline of the "baseline+noise" normalisation.
     edge_mode : str
         "valid": only cadences with a full window inside their segment are scored (stella).
         "pad": the model takes a second input channel (1 = real cadence, 0 = padding) and every kept
@@ -64,6 +72,7 @@ class Preprocessing:
     gap_tolerance: float = 3.5
     gap_nsigma: float = 1.5
     edge_mode: str = "valid"
+    baseline_half_width: int = 60
 
     def __post_init__(self) -> None:
         if self.window < 2 or not (0 <= self.offset < self.window):
@@ -74,6 +83,8 @@ class Preprocessing:
             raise ModelFileError(f"gap_rule {self.gap_rule!r} unknown: this flarelight knows {GAP_RULES}")
         if self.edge_mode not in EDGE_MODES:
             raise ModelFileError(f"edge_mode {self.edge_mode!r} unknown: this flarelight knows {EDGE_MODES}")
+        if int(self.baseline_half_width) != self.baseline_half_width or self.baseline_half_width < 1:
+            raise ModelFileError(f"baseline_half_width={self.baseline_half_width}: must be a positive integer")
         if self.gap_tolerance <= 1.0:
             raise ModelFileError(f"gap_tolerance={self.gap_tolerance}: must be > 1 (in units of the median cadence)")
 
@@ -81,6 +92,17 @@ class Preprocessing:
     def n_channels(self) -> int:
         """Input channels the model expects: 1 (flux) or 2 (flux, real-cadence flag) in "pad" mode."""
         return 2 if self.edge_mode == "pad" else 1
+
+    @property
+    def per_cadence(self) -> bool:
+        """True if a cadence has the same input value in every window (the normalisation is not per window)."""
+        return self.normalisation in PER_CADENCE_NORMALISATIONS
+
+    @property
+    def pad_value(self) -> float:
+        """Flux-channel value of padded cadences in "pad" mode: the normalised baseline (1.0, or 0.0 for
+        "baseline+noise")."""
+        return 0.0 if self.normalisation == "baseline+noise" else 1.0
 
     def replace(self, **changes: Any) -> "Preprocessing":
         """A copy with some fields changed."""

@@ -20,6 +20,7 @@ from .io import as_lightcurve
 from .metadata import METADATA_KEY, ModelMetadata, Preprocessing
 from .preprocess import Prepared, prepare, window_batches
 from .scored import Scored
+from .quality import resolve_bitmask
 from .sessions import open_session
 from .sliding import SlidingMember, load_sliding
 
@@ -242,7 +243,8 @@ class FlareModel:
             With a time array, ``flux`` is required.
         flux, flux_err, quality : array-like, optional
         quality_bitmask, flux_column
-            Used when reading a FITS path or a lightkurve object (see :func:`~flarelight.runtime.io.read_lightcurve`).
+            Used when reading a FITS path or a lightkurve object (see :func:`~flarelight.runtime.io.read_lightcurve`);
+            "default" is lightkurve's default mask restricted to the model's own (``preprocessing.quality_bitmask``).
         per_model : bool
             Also keep each member's probabilities (``Scored.members``).
 
@@ -252,6 +254,9 @@ class FlareModel:
             The light curve, its :class:`~flarelight.runtime.preprocess.Prepared` form, the ensemble-mean
             probability at input length (NaN = not scored) and, on request, the members'.
         """
+        if isinstance(quality_bitmask, str) and quality_bitmask == "default":
+            # the model's own rule within lightkurve's default: flarelight-v2 keeps ImpulsiveOutlier (512) cadences
+            quality_bitmask = resolve_bitmask("default") & self.preprocessing.quality_bitmask
         lc = as_lightcurve(source, flux, flux_err, quality, quality_bitmask=quality_bitmask, flux_column=flux_column)
         prep = prepare(lc, self.preprocessing)
         scores = self._score_prepared(prep)

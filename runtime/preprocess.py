@@ -35,7 +35,7 @@ class Prepared:
     time : ndarray of float64
         Times of the kept cadences.
     flux : ndarray of float32
-        Normalised flux of the kept cadences.
+        Normalised flux of the kept cadences (the model's input values, by ``pre.normalisation``).
     seg : ndarray of int64
         Segment label of each kept cadence.
     centres : ndarray of int64
@@ -45,7 +45,7 @@ class Prepared:
     max_step : float
         The longest time step (days) that does not break a segment.
     noise : float
-        Robust point-to-point scatter of the normalised flux (1.4826 MAD of in-segment differences / sqrt 2).
+        Robust point-to-point scatter of the median-normalised flux (1.4826 MAD of in-segment differences / sqrt 2).
     pre : Preprocessing
         The preprocessing that made it (the model's).
     n_outliers : int
@@ -166,8 +166,20 @@ def prepare(lc: LightCurveData, pre: Preprocessing, *, require_window: bool = Tr
     else:
         centres = np.arange(kept.size, dtype=np.int64)
     norm = (flux / median).astype(np.float32)
+    noise = noise_level(norm, seg)
+    if pre.normalisation == "baseline+noise":
+        norm = baseline_noise_normalise(norm, seg, noise, pre.baseline_half_width)
     return Prepared(n_input=len(lc), kept=kept, time=time, flux=norm, seg=seg, centres=centres,
-                    median=median, max_step=max_step, noise=noise_level(norm, seg), pre=pre, n_outliers=n_outliers)
+                    median=median, max_step=max_step, noise=noise, pre=pre, n_outliers=n_outliers)
+
+
+def baseline_noise_normalise(rel_flux: np.ndarray, seg: np.ndarray, noise: float, half_width: int) -> np.ndarray:
+    """The "baseline+noise" normalisation of median-normalised flux, per cadence and once per light curve:
+    ``arcsinh((f - running_median(f, seg, half_width)) / noise)`` (float32), the running median within each
+    segment (:func:`flarelight.runtime.kernels.running_median`)."""
+    f = np.asarray(rel_flux, np.float64)
+    base = kernels.running_median(f, seg, int(half_width))
+    return np.arcsinh((f - base) / float(noise)).astype(np.float32)
 
 
 def noise_level(flux: np.ndarray, seg: np.ndarray) -> float:
@@ -204,7 +216,8 @@ def make_windows(prep: Prepared, centres: np.ndarray, out: np.ndarray | None = N
     if pre.edge_mode == "valid":
         kernels.gather_windows(prep.flux, centres - pre.offset, pre.window, out=out.reshape(m, pre.window))
     else:
-        kernels.gather_padded_windows(prep.flux, prep.seg, centres, pre.window, pre.offset, out=out)
+        kernels.gather_padded_windows(prep.flux, prep.seg, centres, pre.window, pre.offset, fill=pre.pad_value,
+                                      out=out)
     if pre.normalisation == "median+window_noise":
         kernels.robust_scale_windows(out, prep.noise)
     return out

@@ -10,7 +10,8 @@ Decisions
 ---------
 * **A second file**, ``X.sliding.onnx`` next to ``X.onnx``; folder globs skip ``*.sliding.onnx``
   (``FlareModel``, ``flarelight.models.model_paths``). It records the SHA-256 of the member file it was built
-  from, the window, offset and channels, whether it centres its input, and its build-time check.
+  from, the window, offset and channels, the level it subtracts from its input (centring), its cost in
+  FLOPs per window start and its build-time check.
 * **The runtime never builds graphs** (it has no ``onnx`` package): the trainer writes them when it exports a
   member or converts stella's models, after checking them against the per-window ONNX, Keras and float64.
 * **No sliding form** when the member normalises each window on its own (``normalisation ==
@@ -21,7 +22,7 @@ Decisions
   that reason.
 * **Segments**: "valid" edge mode runs each segment as it is (segments shorter than a window have no
   scored cadence); "pad" edge mode pads each segment once, ``offset`` cadences before and
-  ``window - 1 - offset`` after, with flux 1.0 and flag 0 (exactly what each padded window holds).
+  ``window - 1 - offset`` after, with flux ``pre.pad_value`` (1.0; 0.0 for "baseline+noise") and flag 0 (exactly what each padded window holds).
 * **Chunks**: a long segment runs in chunks of ``chunk`` window starts (default :data:`CHUNK`), each reading
   its ``chunk + window - 1`` cadences (consecutive chunks overlap by ``window - 1``), so memory stays bounded
   whatever the segment length; results go straight into the caller's output row.
@@ -50,8 +51,9 @@ from .sessions import open_session
 #: metadata key of the sliding graph's own record
 SLIDING_KEY = "flarelight_sliding"
 SLIDING_FORMAT = 1
-#: window starts per onnxruntime call (stella's network: ~10 MB per call in flight; 1024-4096 measured alike)
-CHUNK = 2048
+#: window starts per onnxruntime call: stella's network holds ~10 MB per call in flight; 1024-4096 cost the same
+#: CPU time, 512 10% more (bench/bench_sliding.py)
+CHUNK = 1024
 
 
 def sliding_path(member_path: str | Path) -> Path:
@@ -121,7 +123,7 @@ class SlidingMember:
                 out.append((prep.flux[a:b][None], a + off, b - a - w + 1))
             else:
                 x = np.empty((2, b - a + w - 1), np.float32)
-                x[0] = 1.0
+                x[0] = prep.pre.pad_value
                 x[1] = 0.0
                 x[0, off:off + b - a] = prep.flux[a:b]
                 x[1, off:off + b - a] = 1.0
@@ -181,7 +183,7 @@ def load_sliding(member_path: Path, meta: ModelMetadata, threads: int | None,
     member_path = Path(member_path)
     name = member_path.name
     pre = meta.preprocessing
-    if pre.normalisation != "median":
+    if not pre.per_cadence:
         return None, (f"{name}: normalisation {pre.normalisation!r} rescales each window on its own, so windows "
                       "share no work; it runs per window")
     path = sliding_path(member_path)

@@ -12,10 +12,10 @@ class ModelConfigError(FlarelightError, ValueError):
 
 def build_cnn(window: int = 200, n_channels: int = 1, *, filters: Sequence[int] = (16, 64),
               kernels: Sequence[int] = (7, 3), dense: int = 32, dropout: float = 0.1, learning_rate: float = 1e-3,
-              seed: int | None = None, name: str = "flarelight_cnn"):
+              seed: int | None = None, name: str = "flarelight_cnn", padding: str = "same"):
     """Build and compile stella's architecture.
 
-    Conv1D(filters[i], kernels[i], relu, same) -> MaxPool1D(2) -> Dropout(dropout) for each conv block, then
+    Conv1D(filters[i], kernels[i], relu, padding) -> MaxPool1D(2) -> Dropout(dropout) for each conv block, then
     Flatten -> Dense(dense, relu) -> Dropout(dropout) -> Dense(1, sigmoid). Adam, binary cross-entropy.
     The defaults are stella's published model (105,729 parameters for window 200, one channel).
 
@@ -32,6 +32,9 @@ def build_cnn(window: int = 200, n_channels: int = 1, *, filters: Sequence[int] 
     learning_rate : float
     seed : int, optional
         Seeds the weight initialisers and dropout.
+    padding : {"same", "valid"}
+        Convolution padding (stella: "same"). "valid" networks have no window-edge terms in their sliding form
+        (:mod:`flarelight.trainer.sliding`), so it is plain shift-and-stitch.
 
     Returns
     -------
@@ -46,7 +49,12 @@ def build_cnn(window: int = 200, n_channels: int = 1, *, filters: Sequence[int] 
     if any(int(v) < 1 for v in filters + kernels + [dense]) or not (0 <= dropout < 1):
         raise ModelConfigError(f"filters={filters}, kernels={kernels}, dense={dense}, dropout={dropout}: "
                                "sizes must be >= 1 and 0 <= dropout < 1")
-    if window // 2 ** len(filters) < 1:
+    if padding not in ("same", "valid"):
+        raise ModelConfigError(f"padding={padding!r}: choose 'same' or 'valid'")
+    n = int(window)
+    for k in kernels:
+        n = (n - (int(k) - 1 if padding == "valid" else 0)) // 2
+    if n < 1:
         raise ModelConfigError(f"window={window} is too short for {len(filters)} pooling layers")
 
     def init(i: int):
@@ -55,7 +63,7 @@ def build_cnn(window: int = 200, n_channels: int = 1, *, filters: Sequence[int] 
     inp = keras.Input(shape=(int(window), int(n_channels)), name="window")
     x = inp
     for i, (f, k) in enumerate(zip(filters, kernels)):
-        x = layers.Conv1D(int(f), int(k), activation="relu", padding="same", kernel_initializer=init(i))(x)
+        x = layers.Conv1D(int(f), int(k), activation="relu", padding=padding, kernel_initializer=init(i))(x)
         x = layers.MaxPooling1D(pool_size=2)(x)
         x = layers.Dropout(dropout, seed=None if seed is None else seed + 100 + i)(x)
     x = layers.Flatten()(x)

@@ -13,16 +13,20 @@ window start ``(1, 1, L - window + 1)`` (shift-and-stitch / "a trous"):
 ``same`` padding is made exact. Inside a window a ``same`` convolution sees zeros beyond the window's own
 edges, which the segment-wide convolution does not. The builder tracks, layer by layer, which window
 positions those zeros reach ("edge positions": conv1 outputs 0-2 and 197-199, pooled-2 positions 0, 1, 48,
-49 in stella's network). Interior positions are read from the segment-wide tensors; each edge position is
-its own tensor over all window starts, computed from the window's first or last few cadences with the taps
-that fall on the window's padding left out (so it is a small per-window network, evaluated for every start in
-the same ONNX call). The dense layer adds both before its activation. ``valid`` networks have no edge
-positions. Every rule here is exact algebra; only the float32 summation order differs from the per-window
-graph.
+49 in stella's network). Interior positions come from the segment-wide tensors. The edge positions of each
+window side come from a small per-window network on the window's first (last) few cadences (13 for stella),
+evaluated for every window start in the same ONNX call: the cadences are unfolded into a (channels, rows,
+starts) tensor by one convolution that also applies the first layer (its taps on the window's padding left
+out), then the later layers run as 2-D convolutions over (window position, window start) with zero padding on
+the window's outer side only. The dense layer adds both parts before its activation. ``valid`` networks have
+no edge positions. Every rule here is exact algebra; only the float32 summation order differs from the
+per-window graph.
 
-Centring: the graph subtracts 1 from the flux channel first (the median-normalised flux sits near 1) and
-folds each first-layer tap's weight into the bias, so float32 sums carry the signal, not the 1.0 (measured
-by ``bench/bench_sliding.py --numerics``; on by default).
+Centring: the graph first subtracts the normalised baseline from the flux channel (``pad_value`` of the
+preprocessing: 1.0 for median-normalised flux) and folds each first-layer tap's share into the bias, so
+float32 sums carry the signal, not the baseline. On stella's models this brings the sliding result about 10x
+closer to float64 than the per-window graph (``bench/bench_sliding.py --study numerics``), so it is on by
+default.
 
 The trainer builds the graph from the Keras weights and checks it (:func:`check_sliding`) against the
 per-window ONNX file, Keras and a float64 evaluation on real, random and adversarial segments before
@@ -143,14 +147,7 @@ class Network:
     @property
     def feature_shape(self) -> tuple[int, int]:
         """(positions, channels) of the features the first dense layer reads."""
-        n, c = self.window, self.channels
-        for layer in self.features:
-            if isinstance(layer, Conv):
-                lo, hi = layer.pads
-                n, c = n + lo + hi - layer.kernel + 1, layer.w.shape[2]
-            else:
-                n //= layer.size
-        return n, c
+        return _feature_shape(self.window, self.channels, self.features)
 
     def flops_per_window(self) -> int:
         """Multiply-adds x 2 of one per-window evaluation (convolutions and dense layers)."""
@@ -282,20 +279,97 @@ def _logits(net: Network, windows: np.ndarray) -> np.ndarray:
     return (z @ d.w.astype(np.float64) + d.b)[:, 0]
 
 
+def _head(net: Network, z: np.ndarray) -> np.ndarray:
+    """The dense layers on flattened float64 features (m, positions * channels) -> (m,) probabilities."""
+    for d in net.dense:
+        z = z @ d.w.astype(np.float64) + d.b
+        if d.activation == "relu":
+            z = np.maximum(z, 0.0)
+        elif d.activation == "sigmoid":
+            with np.errstate(over="ignore"):
+                z = 1.0 / (1.0 + np.exp(-z))
+    return z[:, 0]
+
+
 def reference_probabilities(net: Network, windows: np.ndarray, batch: int = 256) -> np.ndarray:
     """The network in float64 numpy, one window at a time: windows (m, window, channels) -> (m,) probabilities."""
     windows = np.asarray(windows)
     out = np.empty(len(windows), np.float64)
     for a in range(0, len(windows), batch):
         z = _features(net, windows[a:a + batch].astype(np.float64)).reshape(min(batch, len(windows) - a), -1)
-        for d in net.dense:
-            z = z @ d.w.astype(np.float64) + d.b
-            if d.activation == "relu":
-                z = np.maximum(z, 0.0)
-            elif d.activation == "sigmoid":
-                with np.errstate(over="ignore"):
-                    z = 1.0 / (1.0 + np.exp(-z))
-        out[a:a + batch] = z[:, 0]
+        out[a:a + batch] = _head(net, z)
+    return out
+
+
+def reference_segment(net: Network, segment: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """Float64 probabilities of every window of ``segment`` (channels, L): ``reference_probabilities`` of
+    ``segment[:, s : s + window]`` for each start ``s``, several times faster on long segments.
+
+    Each window's features are built position by position as in :func:`reference_probabilities`: a position
+    whose receptive field lies inside the window is read from a float64 evaluation of that layer over the whole
+    segment (the identical sum), every other position (:func:`edge_positions`) is computed from the window's
+    own previous layer with its zero padding. Used as the float64 reference of long light curves (benches).
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = np.ascontiguousarray(np.asarray(segment, np.float64).T)  # (L, channels)
+    n_start = x.shape[0] - net.window + 1
+    if n_start < 1:
+        return np.empty(0)
+    wide, cur, step, lead = [], x, 1, 0  # segment-wide layers: window position p of start s at s + step*p - lead
+    for layer in net.features:
+        if isinstance(layer, Conv):
+            k, n_out = layer.kernel, cur.shape[0] - step * (layer.kernel - 1)
+            cols = np.stack([cur[step * j: step * j + n_out] for j in range(k)], axis=1)  # (n_out, k, c)
+            cur = cols.reshape(n_out, -1) @ layer.w.astype(np.float64).reshape(-1, layer.w.shape[2]) + layer.b
+            cur = np.maximum(cur, 0.0) if layer.activation == "relu" else cur
+            lead += step * layer.pads[0]
+        else:
+            n_out = cur.shape[0] - step * (layer.size - 1)
+            cur = np.max(np.stack([cur[step * j: step * j + n_out] for j in range(layer.size)]), axis=0)
+            step *= layer.size
+        wide.append((cur, step, lead))
+    edges = edge_positions(net)
+    sizes = [net.window] + [_feature_shape(net.window, net.channels, net.features[:i + 1])[0]
+                            for i in range(len(net.features))]
+    # positions each layer must produce per window: all of the last; before it, what the next layer's edge
+    # positions read (interior positions are read from the segment-wide layers directly)
+    need: list[list[int]] = [list(range(sizes[-1]))]
+    for i in range(len(net.features) - 1, 0, -1):
+        layer, n_in = net.features[i], sizes[i]
+        reads = set()
+        for p in edges[i]:
+            reads.update(range(p - layer.pads[0], p - layer.pads[0] + layer.kernel) if isinstance(layer, Conv)
+                         else range(layer.size * p, layer.size * p + layer.size))
+        need.insert(0, sorted(q for q in reads if 0 <= q < n_in))
+    windows = sliding_window_view(x, net.window, axis=0).transpose(0, 2, 1)  # (starts, window, channels), a view
+    out = np.empty(n_start, np.float64)
+    for a in range(0, n_start, batch):
+        starts = np.arange(a, min(a + batch, n_start))
+        h = windows[starts]  # this layer's input: an array (m, positions, c) or {position: (m, c)}
+        for i, (layer, (seg_out, step, lead), edge) in enumerate(zip(net.features, wide, edges)):
+            pos = np.array(need[i], np.int64)
+            inner = [k for k, p in enumerate(need[i]) if p not in edge]
+            new = np.empty((len(starts), pos.size, seg_out.shape[1]))
+            new[:, inner] = seg_out[starts[:, None] + step * pos[None, inner] - lead]
+
+            def read(q: int) -> np.ndarray:
+                return h[:, q] if isinstance(h, np.ndarray) else h[q]
+
+            for k, p in enumerate(need[i]):
+                if p not in edge:
+                    continue
+                if isinstance(layer, Conv):
+                    acc = np.zeros((len(starts), layer.w.shape[2])) + layer.b
+                    for j in range(layer.kernel):
+                        q = p + j - layer.pads[0]
+                        if 0 <= q < sizes[i]:
+                            acc += read(q) @ layer.w[j].astype(np.float64)
+                    new[:, k] = np.maximum(acc, 0.0) if layer.activation == "relu" else acc
+                else:
+                    new[:, k] = np.max([read(layer.size * p + t) for t in range(layer.size)], axis=0)
+            h = new if i == len(net.features) - 1 else {p: new[:, k] for k, p in enumerate(need[i])}
+        out[a:a + len(starts)] = _head(net, h.reshape(len(starts), -1))
     return out
 
 
@@ -393,10 +467,10 @@ def edge_positions(net: Network) -> list[set[int]]:
 
 
 class _SlidingBuilder(_Builder):
-    def __init__(self, net: Network, centre: bool) -> None:
+    def __init__(self, net: Network, level: float) -> None:
         super().__init__()
         self.net = net
-        self.centre = centre
+        self.level = float(level)
 
     def ints(self, *values: int) -> str:
         return self.const(np.array(values, np.int64))
@@ -410,8 +484,8 @@ class _SlidingBuilder(_Builder):
         return self.node("Slice", [lv.name, self.ints(start), self.ints(end if end < 0 else _INT64_MAX), self.ints(2)])
 
     def shift_bias(self, w: np.ndarray, first: bool) -> np.ndarray:
-        """What centring the flux channel (x - 1) takes from a first-layer tap set ``w`` (taps, in, out)."""
-        return w[:, 0, :].astype(np.float64).sum(axis=0) if first and self.centre else 0.0
+        """What centring the flux channel (x - level) takes from a first-layer tap set ``w`` (taps, in, out)."""
+        return self.level * w[:, 0, :].astype(np.float64).sum(axis=0) if first and self.level else 0.0
 
     def act(self, x: str, activation: str) -> str:
         op = {"relu": "Relu", "sigmoid": "Sigmoid"}.get(activation)
@@ -515,9 +589,9 @@ class _SlidingBuilder(_Builder):
 
         net = self.net
         x = input_name
-        if self.centre:
+        if self.level:
             shift = np.zeros((1, net.channels, 1), np.float32)
-            shift[0, 0, 0] = 1.0
+            shift[0, 0, 0] = self.level
             x = self.node("Sub", [x, self.const(shift)])
         lv = self.slide(x)
         n, c = lv.positions, lv.channels
@@ -566,17 +640,19 @@ def _model(graph):
     return model
 
 
-def sliding_graph(net: Network, *, centre: bool = True, input_name: str = "segment"):
+def sliding_graph(net: Network, *, centre: float = 1.0, input_name: str = "segment"):
     """The sliding ONNX graph of ``net``: input (1, channels, L >= window) -> (1, 1, L - window + 1).
 
-    Output ``s`` is the probability of the window ``segment[:, s : s + window]``.
+    Output ``s`` is the probability of the window ``segment[:, s : s + window]``. ``centre``: the level the
+    graph subtracts from the flux channel first (the normalised baseline: 1.0 for median-normalised flux; 0 or
+    False: none), with each first-layer tap's share folded into the bias.
 
     Returns
     -------
     (onnx.ModelProto, int)
         The graph and its cost in FLOPs (2 x multiply-adds) per window start.
     """
-    b = _SlidingBuilder(net, centre)
+    b = _SlidingBuilder(net, float(centre))
     proto = b.build(input_name)
     return proto, b.flops
 
@@ -696,7 +772,7 @@ def check_sliding(net: Network | None, sliding_proto, window_model, *, keras_mod
 # ----------------------------------------------------------------------------- writing
 def _no_sliding_reason(meta: ModelMetadata) -> str:
     pre = meta.preprocessing
-    if pre.normalisation != "median":
+    if not pre.per_cadence:
         return (f"normalisation {pre.normalisation!r} rescales each window on its own, so a cadence has a "
                 "different input in every window and no work is shared; it runs per window")
     return ""
@@ -710,6 +786,8 @@ def write_sliding(member_path: str | os.PathLike, net: Network | None = None, *,
     The network comes from ``net`` or ``keras_model``. The graph is checked (:func:`check_sliding`) against
     the member file, Keras (if given) and float64 on :func:`check_segments` (with ``real`` flux); above
     ``atol`` it is not written. A stale sliding file beside the member is removed whenever none is written.
+    ``centre``: subtract the normalised baseline (``preprocessing.pad_value``: 1.0 for median-normalised flux)
+    from the flux channel inside the graph (float32 sums then carry the signal, not the baseline).
 
     Returns
     -------
@@ -744,7 +822,8 @@ def write_sliding(member_path: str | os.PathLike, net: Network | None = None, *,
         if (net.window, net.channels) != (pre.window, pre.n_channels):
             raise SlidingUnsupportedError(f"network input ({net.window}, {net.channels}) does not match the "
                                           f"metadata's ({pre.window}, {pre.n_channels})")
-        proto, flops = sliding_graph(net, centre=centre)
+        level = float(getattr(pre, "pad_value", 1.0)) if centre else 0.0
+        proto, flops = sliding_graph(net, centre=level)
         check = check_sliding(net, proto, member_path, keras_model=keras_model,
                               segments=check_segments(net.window, net.channels, real=real))
         if not check.worst() <= atol:
@@ -758,7 +837,7 @@ def write_sliding(member_path: str | os.PathLike, net: Network | None = None, *,
         return None, str(exc)
     info = {"format_version": SLIDING_FORMAT, "member_file": member_path.name,
             "member_sha256": file_sha256(member_path), "window": net.window, "offset": meta.preprocessing.offset,
-            "channels": net.channels, "centred": bool(centre), "flops_per_start": int(flops),
+            "channels": net.channels, "centre_level": level, "flops_per_start": int(flops),
             "flops_per_window": int(net.flops_per_window()), "check": check.as_dict(), "atol": atol}
     for key, value in ((METADATA_KEY, props[METADATA_KEY]), (SLIDING_KEY, json.dumps(info, sort_keys=True))):
         entry = proto.metadata_props.add()
@@ -790,6 +869,6 @@ def write_network_member(net: Network, path: str | os.PathLike, metadata: ModelM
 
 
 __all__ = ["Conv", "Pool", "Dense", "Network", "network_from_keras", "example_network", "reference_probabilities",
-           "window_graph", "sliding_graph", "check_segments", "check_sliding", "SlidingCheck", "write_sliding",
+           "reference_segment", "window_graph", "sliding_graph", "edge_positions", "check_segments", "check_sliding", "SlidingCheck", "write_sliding",
            "write_network_member", "SLIDING_ATOL", "SlidingUnsupportedError", "SlidingMismatchError",
            "SlidingNotWrittenWarning"]

@@ -1,0 +1,261 @@
+"""The recipe of flarelight-v2 (issue 11): sliding-ready, bit-512 cadences kept, hard negatives.
+
+    python -m flarelight.trainer.recipe_v2 --shared ../shared --out models/flarelight-v2
+
+What changes from flarelight-v1's recipe (:mod:`flarelight.trainer.recipe`, whose data, split, injection,
+thinning and threshold choice are reused by import):
+
+* **Per-cadence normalisation** "baseline+noise": divide by the median, subtract a running median of 121
+  cadences (4 h) computed once per segment, divide by the light curve's robust noise, arcsinh. A cadence has
+  the same input in every window, so the sliding form shares all work between windows.
+* **Architecture**: three valid-padded conv blocks (16, 32, 32 filters; kernels 7, 5, 3; max-pool 2) and a
+  16-unit dense layer: ~17,000 multiply-adds per cadence in sliding form per member (stella's: ~106,000).
+* **Quality mask**: lightkurve's default without ImpulsiveOutlier (512): on active M dwarfs the peak cadence
+  of a flare is often flagged 512, and v1's mask deleted it.
+* **Hard negatives** (:mod:`flarelight.trainer.impostors`): the last injected copy of each train/val light
+  curve carries one or two impostors under its flares (flares on eclipses, pulsations, ramps, steps), and one
+  more copy carries two impostors and no injected flare; from it :data:`HARD_PER_LC` negative windows are
+  sampled where the impostor signal is sharpest (eclipse egresses, hump tops, steps, spikes, ramps).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flarelight.runtime.errors import InvalidLightCurveError
+from flarelight.runtime.io import LightCurveData
+from flarelight.runtime.jsonio import write_json
+from flarelight.runtime.metadata import Preprocessing
+from flarelight.runtime.preprocess import make_windows, prepare
+from flarelight.runtime.quality import resolve_bitmask
+
+from . import impostors
+from .export import sha256_file
+from .inject import inject_flares
+from .labels import cadence_labels, load_catalogs
+from .reading import read_lightcurves
+from .recipe import (CATALOGS, EXCLUDED, EXCLUDED_FILES, assign_split, finalize, find_sources, noise_level,
+                     thin_positive_runs)
+from .trainingset import TrainingSet
+from .windows import build_dataset
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "flarelight-v2"
+#: lightkurve's default mask without ImpulsiveOutlier (512)
+QUALITY_BITMASK = resolve_bitmask("default") & ~512
+PREPROCESSING = Preprocessing(edge_mode="pad", normalisation="baseline+noise", baseline_half_width=60,
+                              quality_bitmask=QUALITY_BITMASK)
+#: the architecture (keyword arguments of :func:`flarelight.trainer.cnn.build_cnn`)
+CNN = {"filters": [16, 32, 32], "kernels": [7, 5, 3], "dense": 16, "padding": "valid", "dropout": 0.1}
+#: hard-negative windows sampled from each pure-impostor copy
+HARD_PER_LC = 300
+#: impostor kinds of the training copies (the bench's held-out impostors use another seed)
+KINDS = tuple(impostors.SIMULATORS)
+#: seed offset of the impostors, so bench/ can use seeds no training run used
+IMPOSTOR_SEED_BASE = 7_000_000
+
+
+def sharpness(imp_factor: np.ndarray, time: np.ndarray, noise: float) -> np.ndarray:
+    """Where an impostor is most flare-like: |its cadence-to-cadence change| + its excess over a 1-hour running
+    median, in units of the light curve's noise (a weight for sampling negative windows)."""
+    f = np.asarray(imp_factor, np.float64)
+    f = np.where(np.isfinite(f), f, 1.0)
+    d = np.abs(np.diff(f, prepend=f[0]))
+    k = 15
+    pad = np.pad(f, k, mode="edge")
+    idx = np.arange(f.size)[:, None] + np.arange(2 * k + 1)[None, :]
+    excess = np.clip(f - np.median(pad[idx], axis=1), 0, None)
+    return (d + excess) / max(noise, 1e-7)
+
+
+def hard_negative_centres(prep, weight_kept: np.ndarray, avoid: np.ndarray, n: int,
+                          rng: np.random.Generator) -> np.ndarray:
+    """``n`` scored centres drawn with probability ~ ``1 + weight`` (kept-cadence weights, smoothed over +-10
+    cadences so the windows around a feature are drawn too), never within 5 cadences of ``avoid`` (bool, kept)."""
+    w = np.convolve(weight_kept, np.ones(21), "same")
+    near = np.convolve(avoid.astype(float), np.ones(11), "same") > 0
+    cand = prep.centres[~near[prep.centres]]
+    if cand.size == 0:
+        return cand
+    p = 0.05 + np.minimum(w[cand], 50.0)
+    p = p / p.sum()
+    return np.sort(rng.choice(cand, min(n, cand.size), replace=False, p=p))
+
+
+def concat(a: TrainingSet, b: TrainingSet, description: str) -> TrainingSet:
+    """Two training sets with the same preprocessing as one (``b``'s sources offset past ``a``'s)."""
+    if a.preprocessing != b.preprocessing:
+        raise ValueError("training sets with different preprocessing cannot be joined")
+    off = int(a.source.max()) + 1 if a.source.size else 0
+    meta = {**a.meta, "description": description,
+            "lightcurves": list(a.meta.get("lightcurves", [])) + list(b.meta.get("lightcurves", []))}
+    return TrainingSet(np.concatenate([a.x, b.x]), np.concatenate([a.y, b.y]), np.concatenate([a.star, b.star]),
+                       np.concatenate([a.split, b.split]), np.concatenate([a.time, b.time]),
+                       np.concatenate([a.source, b.source + off]), a.preprocessing, meta)
+
+
+def hard_negative_set(lcs: list[LightCurveData], real: list[np.ndarray], stars: list[int], split_of: dict,
+                      pre: Preprocessing, seed: int, per_lc: int = HARD_PER_LC) -> tuple[TrainingSet, dict]:
+    """Negative windows from pure-impostor copies of the train/val light curves (two impostors each)."""
+    rng = np.random.default_rng(IMPOSTOR_SEED_BASE + seed)
+    xs, stars_out, times, sources, kinds_used = [], [], [], [], {}
+    labels = []
+    for k, (lc, iv, star) in enumerate(zip(lcs, real, stars)):
+        if split_of[star] == "test":
+            continue
+        sigma = noise_level(lc)
+        kinds = tuple(rng.choice(KINDS, 2, replace=False))
+        new, imps = impostors.combined(lc, kinds, rng, noise=sigma)
+        for kd in kinds:
+            kinds_used[kd] = kinds_used.get(kd, 0) + 1
+        try:
+            prep = prepare(new, pre)
+        except InvalidLightCurveError:
+            continue
+        factor = np.prod([imp.factor for imp in imps], axis=0)
+        weight = sharpness(factor, lc.time, sigma)[prep.kept]
+        avoid = cadence_labels(prep.time, iv) if len(iv) else np.zeros(prep.time.size, bool)
+        cen = hard_negative_centres(prep, weight, avoid, per_lc, rng)
+        if cen.size == 0:
+            continue
+        xs.append(make_windows(prep, cen))
+        stars_out.append(np.full(cen.size, star))
+        times.append(prep.time[cen])
+        sources.append(np.full(cen.size, len(labels)))
+        labels.append(f"{lc.label} + {'+'.join(kinds)}")
+    x = np.concatenate(xs)
+    star_arr = np.concatenate(stars_out)
+    ts = TrainingSet(x, np.zeros(len(x)), star_arr, np.array([split_of[int(s)] for s in star_arr]),
+                     np.concatenate(times), np.concatenate(sources), pre,
+                     {"description": "hard negatives", "lightcurves": labels})
+    return ts, {"per_lc": per_lc, "n_windows": int(len(x)), "kinds": kinds_used,
+                "seed": IMPOSTOR_SEED_BASE + seed}
+
+
+def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares_per_copy: int = 8,
+                       negatives_per_positive: float = 3.0, max_per_run: int = 16, hard_per_lc: int = HARD_PER_LC,
+                       pre: Preprocessing = PREPROCESSING) -> tuple[TrainingSet, dict]:
+    """The flarelight-v2 training set and a record of what went into it (files, hashes, split, options)."""
+    sources = find_sources(shared)
+    catalog = load_catalogs([shared / "data" / "catalogs" / c for c in CATALOGS])
+    lcs = read_lightcurves([s.path for s in sources], quality_bitmask=pre.quality_bitmask)
+    for s, lc in zip(sources, lcs):
+        lc.meta["tic"] = s.tic
+    split_of = assign_split([s.tic for s in sources], seed)
+    rng = np.random.default_rng(IMPOSTOR_SEED_BASE + 1 + seed)
+    all_lcs, labels, stars, reals = [], [], [], []
+    injected_rows = 0
+    for k, (s, lc) in enumerate(zip(sources, lcs)):
+        real = catalog.for_lightcurve(lc).intervals()
+        reals.append(real)
+        all_lcs.append(lc)
+        labels.append(real)
+        stars.append(s.tic)
+        if split_of[s.tic] == "test":
+            continue
+        sigma = noise_level(lc)
+        amp = (max(3.0 * sigma, 5e-4), min(max(2000.0 * sigma, 0.05), 3.0))
+        for c in range(n_copies):
+            base = lc
+            if c == n_copies - 1:  # flares on top of impostors (eclipses, pulsations, ramps, steps, spikes)
+                kinds = tuple(rng.choice(KINDS, int(rng.integers(1, 3)), replace=False))
+                base, _ = impostors.combined(lc, kinds, rng, noise=sigma)
+            new, table = inject_flares(base, flares_per_copy, seed=seed * 100003 + k * 101 + c, amplitude=amp,
+                                       fwhm_minutes=(2.0, 60.0), avoid=real, min_separation=2.0)
+            injected_rows += len(table)
+            all_lcs.append(new)
+            labels.append(np.vstack([real, np.column_stack([table["tstart"], table["tstop"]])]))
+            stars.append(s.tic)
+    ts = build_dataset(all_lcs, labels, pre, positives="interval", negatives_per_positive=negatives_per_positive,
+                       negative_margin=3, near_edge_fraction=0.25, fractions=None, seed=seed, star_ids=stars,
+                       description="main")
+    ts = ts.with_split(np.array([split_of[int(s)] for s in ts.star]))
+    ts = thin_positive_runs(ts, max_per_run, negatives_per_positive, seed)
+    hard, hard_record = hard_negative_set(lcs, reals, [s.tic for s in sources], split_of, pre, seed, hard_per_lc)
+    ts = concat(ts, hard, f"flarelight-v2 recipe (seed {seed}): {len(sources)} real light curves + {n_copies} "
+                          f"injected copies of each train/val one ({injected_rows} injected flares, the last on "
+                          f"impostors) + {len(hard)} hard-negative windows from impostor copies")
+    record = {
+        "seed": seed, "n_copies": n_copies, "flares_per_copy": flares_per_copy, "injected_flares": injected_rows,
+        "negatives_per_positive": negatives_per_positive, "max_positive_windows_per_flare": max_per_run,
+        "hard_negatives": hard_record, "impostor_kinds": list(KINDS), "cnn": CNN,
+        "preprocessing": pre.__dict__,
+        "split": {sp: sorted({s.tic for s in sources if split_of[s.tic] == sp}) for sp in ("train", "val", "test")},
+        "files": [{"file": str(s.path.relative_to(shared)), "tic": s.tic, "kind": s.kind, "split": split_of[s.tic],
+                   "sha256": sha256_file(s.path)} for s in sources],
+        "catalogs": [{"file": c, "sha256": sha256_file(shared / "data" / "catalogs" / c)} for c in CATALOGS],
+        "excluded_tics": sorted(EXCLUDED), "excluded_files": sorted(EXCLUDED_FILES),
+        "training_set": ts.summary(),
+    }
+    return ts, record
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the training set, train the members, write ONNX + sliding graphs, split.json, training.json."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", type=Path, default=Path("../shared"))
+    ap.add_argument("--out", type=Path, default=Path("models/flarelight-v2"))
+    ap.add_argument("--name", default=MODEL_NAME)
+    ap.add_argument("--work", type=Path, default=Path("build/flarelight-v2"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-models", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument("--n-copies", type=int, default=2)
+    ap.add_argument("--hard-per-lc", type=int, default=HARD_PER_LC)
+    ap.add_argument("--cache", type=Path, help="save/load the training set here (.npz)")
+    ap.add_argument("--finalize-only", action="store_true")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if a.finalize_only:
+        finalize(a.out, a.shared, a.seed)
+        return
+    from .train import member_stem, train_ensemble
+    from .trainingset import load_training_set
+
+    t0 = time.perf_counter()
+    if a.cache and a.cache.exists() and (a.cache.with_suffix(".json")).exists():
+        ts = load_training_set(a.cache)
+        record = json.loads(a.cache.with_suffix(".json").read_text())
+    else:
+        ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies, hard_per_lc=a.hard_per_lc)
+        if a.cache:
+            ts.save(a.cache)
+            write_json(a.cache.with_suffix(".json"), record)
+    log.info("training set: %s", json.dumps(ts.summary()))
+    t1 = time.perf_counter()
+    seeds = [2000 * (a.seed + 1) + i for i in range(a.n_models)]
+    members = train_ensemble(ts, a.work, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
+                             cnn=CNN, model_name=a.name)
+    t2 = time.perf_counter()
+    a.out.mkdir(parents=True, exist_ok=True)
+    for old in a.out.glob("*.onnx"):
+        old.unlink()
+    for m in members:
+        stem = member_stem(a.name, m.seed)
+        shutil.copy2(m.onnx_path, a.out / f"{stem}.onnx")
+        sl = m.onnx_path.with_name(m.onnx_path.stem + ".sliding.onnx")
+        if sl.exists():
+            shutil.copy2(sl, a.out / f"{stem}.sliding.onnx")
+    record.update(model_name=a.name, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
+                  build_seconds=round(t1 - t0, 1), train_seconds=round(t2 - t1, 1),
+                  members=[{"seed": m.seed, "epochs_run": m.history["epochs_run"], "best_epoch": m.history["best_epoch"],
+                            "metrics": m.metrics} for m in members],
+                  command="python -m flarelight.trainer.recipe_v2 " + " ".join(sys.argv[1:] if argv is None else argv))
+    write_json(a.out / "split.json", {k: record["split"][k] for k in ("train", "val", "test")})
+    write_json(a.out / "training.json", record)
+    finalize(a.out, a.shared, a.seed)
+    log.info("done: %d members in %s (build %.0f s, training %.0f s)", len(members), a.out, t1 - t0, t2 - t1)
+
+
+if __name__ == "__main__":
+    main()
