@@ -9,7 +9,10 @@
     chunks on 1-thread workers vs one session with intra-op threads.
 ``--study numerics`` (DEV light curves of ../shared/eval/dev_manifest.json):
     max |p - float64| and |p - per-window| at every scored cadence of stella's models, for the sliding graph
-    with and without input centring (x - 1), and whether the catalogues of both engines are identical.
+    with and without input centring (x - 1), and whether the catalogues of both engines are identical. The
+    float64 reference is ``flarelight.trainer.sliding.reference_segment`` (each window's float64 evaluation,
+    interior positions read from float64 segment-wide layers; equal to the plain per-window float64 network to
+    ~1e-13, tests/test_sliding.py).
 
 Usage::
 
@@ -202,10 +205,9 @@ def study_numerics(args: argparse.Namespace, model_dir: Path) -> dict:
 
     from flarelight.runtime import FlareModel
     from flarelight.runtime.find import find_flares
-    from flarelight.runtime.preprocess import make_windows
     from flarelight.runtime.sliding import SlidingMember, load_sliding
     from flarelight.runtime.sessions import open_session
-    from flarelight.trainer.sliding import network_from_keras, reference_probabilities, sliding_graph
+    from flarelight.trainer.sliding import network_from_keras, reference_segment, sliding_graph
 
     nets = [network_from_keras(keras.models.load_model(p, compile=False)) for p in C.stella_keras_models()]
     mw = FlareModel(model_dir, engine="windows")
@@ -240,11 +242,11 @@ def study_numerics(args: argparse.Namespace, model_dir: Path) -> dict:
             rawp = np.empty_like(sl, dtype=np.float32)
             for k, r in enumerate(raw):
                 r.score(prep, rawp[k])
-            f64 = np.empty_like(sl)
-            for a in range(0, prep.centres.size, 2048):
-                w = make_windows(prep, prep.centres[a:a + 2048])
+            f64 = np.empty_like(sl, dtype=np.float64)
+            for x, first, n in ms.members[0].sliding.segments(prep):  # float64, every window of every segment
+                k0 = int(np.searchsorted(prep.centres, first))
                 for k, net in enumerate(nets):
-                    f64[k, a:a + 2048] = reference_probabilities(net, w)
+                    f64[k, k0:k0 + n] = reference_segment(net, x)
             cat_w = find_flares(sw)
             cat_s = find_flares(ss)
         d = {"centred_vs_f64": float(np.max(np.abs(sl - f64))), "centred_vs_windows": float(np.max(np.abs(sl - win))),

@@ -164,6 +164,6 @@ def write_sliding(member: Path, net: TinyNet, pre: Preprocessing, record: dict |
                               [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 1, "S"])],
                               initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
     info = {"format_version": SLIDING_FORMAT, "member_sha256": hashlib.sha256(member.read_bytes()).hexdigest(),
-            "window": pre.window, "offset": pre.offset, "channels": pre.n_channels, "centred": False}
+            "window": pre.window, "offset": pre.offset, "channels": pre.n_channels, "centre_level": 0.0}
     info.update(record or {})
     return _save(graph, sliding_path(member), {SLIDING_KEY: json.dumps(info)})

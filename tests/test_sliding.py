@@ -268,6 +268,46 @@ def test_trainer_sliding_graph_through_the_runtime(tmp_path, padding, edge_mode,
 
 @pytest.mark.train
 @pytest.mark.skipif(not HAVE_TF, reason="needs the [train] extra")
+@pytest.mark.parametrize("seed", range(12))
+def test_trainer_sliding_graph_random_architectures(seed):
+    """1-3 conv blocks, kernels 1-7 (even ones too), pools of 2 or 3, same/valid/mixed padding, 1 or 2 channels,
+    odd windows: the sliding graph equals float64 and the per-window graph at every window start."""
+    from flarelight.trainer.sliding import (Conv, Dense, Network, Pool, SlidingUnsupportedError, _feature_shape,
+                                            check_sliding, reference_probabilities, reference_segment, sliding_graph,
+                                            window_graph)
+
+    rng = np.random.default_rng(seed)
+    while True:
+        window, ch = int(rng.integers(24, 90)), int(rng.integers(1, 3))
+        feats, c = [], ch
+        for _ in range(int(rng.integers(1, 4))):
+            k, f = int(rng.integers(1, 8)), int(rng.integers(2, 7))
+            pad = ["same", "valid"][seed % 2] if seed < 8 else ["same", "valid"][int(rng.integers(0, 2))]
+            feats += [Conv(rng.normal(0, 0.5, (k, c, f)).astype(np.float32), rng.normal(0, .1, f).astype(np.float32),
+                           pad, ["relu", "linear"][int(rng.integers(0, 2))]), Pool(int(rng.integers(2, 4)))]
+            c = f
+        n, c = _feature_shape(window, ch, feats)
+        if n < 1:
+            continue
+        try:
+            net = Network(window, ch, tuple(feats), (
+                Dense(rng.normal(0, .3, (n * c, 5)).astype(np.float32), np.zeros(5, np.float32)),
+                Dense(rng.normal(0, .5, (5, 1)).astype(np.float32), np.zeros(1, np.float32), "sigmoid")))
+        except SlidingUnsupportedError:
+            continue
+        break
+    segments = [rng.normal(1, 0.3, (ch, window + int(rng.integers(0, 60)))).astype(np.float32) for _ in range(3)]
+    for centre in (1.0, 0.0):
+        check = check_sliding(net, sliding_graph(net, centre=centre)[0], window_graph(net), segments=segments)
+        assert check.n_windows >= 3 and check.vs_float64 <= 1e-5 and check.vs_windows <= 1e-5, check
+    for seg in segments:  # the float64 segment reference of the benches is the per-window float64 network
+        windows = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(seg, window, axis=1).transpose(1, 2, 0))
+        np.testing.assert_allclose(reference_segment(net, seg, batch=7), reference_probabilities(net, windows),
+                                   rtol=0, atol=1e-12)
+
+
+@pytest.mark.train
+@pytest.mark.skipif(not HAVE_TF, reason="needs the [train] extra")
 @pytest.mark.parametrize("padding", ["same", "valid"])
 def test_trainer_reference_is_the_plain_reference(padding):
     """The trainer's float64 reference (im2col GEMMs) against the plain per-position loops of the tests."""
@@ -316,7 +356,7 @@ def test_stella_sliding_parity_on_real_sectors(stella_onnx_dir):
 
     from conftest import STELLA_KERAS
     from flarelight.runtime.find import find_flares
-    from flarelight.trainer.sliding import network_from_keras, reference_probabilities
+    from flarelight.trainer.sliding import network_from_keras, reference_segment
 
     slide = FlareModel(stella_onnx_dir)
     assert slide.engine == "sliding" and all(m.sliding is not None for m in slide.members)
@@ -338,11 +378,12 @@ def test_stella_sliding_parity_on_real_sectors(stella_onnx_dir):
                 np.testing.assert_allclose(x, y, rtol=0, atol=2e-4)
             else:
                 np.testing.assert_array_equal(x, y)
-        if k == 0:  # float64 at every scored cadence, three members (all ten: the bench)
-            windows = make_windows(prep, prep.centres)
-            for j in (0, 4, 9):
-                net = network_from_keras(keras.models.load_model(STELLA_KERAS[j], compile=False))
-                ref = reference_probabilities(net, windows)
+        if k == 0:  # float64 at every scored cadence of every member
+            segments = slide.members[0].sliding.segments(prep)
+            assert sum(n for _, _, n in segments) == idx.size
+            for j, path in enumerate(STELLA_KERAS):
+                net = network_from_keras(keras.models.load_model(path, compile=False))
+                ref = np.concatenate([reference_segment(net, x) for x, _, _ in segments])
                 assert np.max(np.abs(a.members[j, idx] - ref)) <= 2e-4
 
 
