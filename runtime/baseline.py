@@ -5,13 +5,16 @@
 
 * every candidate flare masked (the caller passes the mask; the catalogue re-fits with the fitted flares'
   full extents masked, so the baseline never rises under a decay),
-* short positive excursions (> ``clip_hi`` sigma above the baseline and above the running median of the
-  residuals over +-``LOCAL_HALF`` cadences) and deep negative ones (< -``clip_lo`` sigma, likewise) clipped,
+* short positive excursions (> ``clip_hi`` sigma above the baseline and above the local median of the
+  residuals, in chunks of 2 ``LOCAL_HALF`` + 1 cadences) and deep negative ones (< -``clip_lo`` sigma, likewise) clipped,
   iterated ``n_iter`` times, so undetected small flares and single bad cadences do not lift it, while a stretch
   the baseline has not yet followed is never clipped (it would be kept away from the data for good),
+* dips (eclipses, transits: :func:`dips`) clipped whole, so the baseline bridges them and their ingress and
+  egress leave no positive shoulders that look like flares,
 * windows that reach across short gaps (the trend on both sides of a gap sets the baseline there) and grow
   under a long masked stretch until data on both sides is reached, so the baseline bridges a superflare's
-  day-long decay with the trend around it,
+  day-long decay with the trend around it (a cubic there, which follows a rotational slope through its
+  inflection),
 * one-sided fits at segment ends, which continue the local trend (never a flat hold),
 * independent blocks where the light curve has a gap longer than ``max_gap`` days (e.g. between TESS orbits),
   where the star's level may jump.
@@ -19,6 +22,8 @@
 All in relative units (flux / median) internally; the result is in the input's flux units.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -32,12 +37,16 @@ DEFAULT_MAX_GAP = 0.5
 CLIP_HI, CLIP_LO = 3.0, 5.0
 #: half width (cadences) of the running median of the residuals an outlier must stand out from to be clipped
 LOCAL_HALF = 15
+#: dips (eclipses, transits) up to this long (days) are bridged; their flanks are this many usable cadences
+MAX_DIP, DIP_FLANK = 0.3, 10
 #: iterations of fit-and-clip
-N_ITER = 3
+N_ITER = 4
 #: usable cadences wanted on each side of a cadence before its window stops growing
-MIN_SIDE = 30
+MIN_SIDE = 60
+#: polynomial degree where the window grew to bridge a masked stretch (2 elsewhere)
+BRIDGE_DEGREE = 3
 #: the window never grows beyond this many half widths
-MAX_GROWTH = 12.0
+MAX_GROWTH = 24.0
 #: the fit is evaluated every ``half width / STRIDE_DIVISOR`` cadences and interpolated linearly between (a smooth
 #: quadratic trend sampled every 12 min at 2-min cadence: interpolation error < 1e-5 of the flux on a 1-day rotator)
 STRIDE_DIVISOR = 5
@@ -59,6 +68,54 @@ def ptp_sigma(x: np.ndarray) -> float:
         return float("nan")
     d = np.diff(x)
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+
+
+def chunk_median(x: np.ndarray, block: np.ndarray, size: int) -> np.ndarray:
+    """The median of the finite values of consecutive chunks of ``size`` cadences (restarting at every block),
+    interpolated linearly between chunk centres: a cheap local level (0 where a chunk has none)."""
+    out = np.zeros(x.size)
+    for b in np.unique(block):
+        idx = np.flatnonzero(block == b)
+        n = idx.size
+        m = -(-n // size)
+        pad = np.full(m * size, np.nan)
+        pad[:n] = x[idx]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN chunks
+            med = np.nanmedian(pad.reshape(m, size), axis=1)
+        centres = np.minimum(np.arange(m) * size + (size - 1) / 2.0, n - 1)
+        ok = np.isfinite(med)
+        if ok.any():
+            out[idx] = np.interp(np.arange(n), centres[ok], med[ok])
+    return out
+
+
+def dips(time: np.ndarray, y: np.ndarray, r: np.ndarray, usable: np.ndarray, sigma: float, depth_sigma: float) -> np.ndarray:
+    """True on dips (eclipses, transits): runs of residual ``r`` below -2 sigma, at least ``depth_sigma`` sigma deep,
+    at most ``MAX_DIP`` days long, whose flanks (``DIP_FLANK`` usable cadences each side) lie at one level (they
+    differ by less than half the dip's depth: a dip, not a step); each is widened by a quarter of its length.
+
+    The baseline bridges a dip instead of following it, so its ingress and egress leave no positive shoulders.
+    """
+    out = np.zeros(r.size, bool)
+    low = r < -2.0 * sigma
+    if not low.any():
+        return out
+    edges = np.flatnonzero(np.diff(np.r_[0, low.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2] - 1):
+        if r[a:b + 1].min() > -depth_sigma * sigma or time[b] - time[a] > MAX_DIP:
+            continue
+        left = np.flatnonzero(usable[:a])[-DIP_FLANK:]
+        right = b + 1 + np.flatnonzero(usable[b + 1:])[:DIP_FLANK]
+        if left.size < 3 or right.size < 3:
+            continue
+        ml, mr = float(np.median(y[left])), float(np.median(y[right]))
+        depth = min(ml, mr) - float(y[a:b + 1].min())
+        if depth <= 0 or abs(ml - mr) > 0.5 * depth:
+            continue
+        pad = max(2, (b - a + 1) // 4)
+        out[max(a - pad, 0):b + pad + 1] = True
+    return out
 
 
 def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cadence: float,
@@ -104,12 +161,11 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     base = np.full(n, np.nan)
     for _ in range(max(1, int(n_iter))):
         base = kernels.local_poly_baseline(time, y, use.astype(np.float64), block, h, MIN_SIDE, MAX_GROWTH * h,
-                                           stride=stride)
+                                           stride=stride, bridge_degree=BRIDGE_DEGREE)
         r = y - base
         # clip only short excursions (outliers standing out from their neighbours' residuals), never a stretch the
         # baseline has not followed yet: that would keep it away from the data for good
-        local = kernels.running_median(np.where(mask, np.nan, r), block, LOCAL_HALF)
-        local = np.where(np.isfinite(local), local, 0.0)
+        local = chunk_median(np.where(mask, np.nan, r), block, 2 * LOCAL_HALF + 1)
         clipped = np.zeros(n, bool)
         for b in np.unique(block):
             sel = (block == b) & ~mask
@@ -119,6 +175,7 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
             inb = block == b
             rb, lb = r[inb], r[inb] - local[inb]
             clipped[inb] = ((rb > clip_hi * sig) & (lb > clip_hi * sig)) | ((rb < -clip_lo * sig) & (lb < -clip_lo * sig))
+            clipped[inb] |= dips(time[inb], y[inb], rb, ~mask[inb], sig, clip_lo)
         new_use = ~mask & ~clipped & np.isfinite(y)
         if np.array_equal(new_use, use):
             break

@@ -32,6 +32,7 @@ days of it, the flares masked.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import warnings
@@ -64,13 +65,13 @@ MAX_EXTEND_DAYS = 1.5
 #: distance (kept cadences) to a gap / light-curve edge that sets near_gap / near_edge
 DEFAULT_EDGE_WINDOW = 100
 #: minimum signal-to-noise of a flare group's ED (the ``snr`` column); lower -> ``low_snr``
-DEFAULT_MIN_SNR = 5.0
+DEFAULT_MIN_SNR = 6.0
 #: a secondary peak counts in ``n_peaks`` when its height and prominence exceed this many local sigmas
 DEFAULT_PEAK_SIGMA = 5.0
 #: tstart / tstop: where the fitted component exceeds this many local sigmas
 LEVEL_SIGMA = 1.0
 #: the baseline masks a fitted flare where it exceeds this many local sigmas; fit windows grow to it
-MASK_SIGMA = 0.5
+MASK_SIGMA = 0.2
 #: half width (days) of the window in which a flare's local noise is measured
 NOISE_WINDOW = 0.5
 #: largest FWHM a fitted component may have (days): a wider excess is variability, not a flare
@@ -78,6 +79,11 @@ MAX_FWHM = 0.1
 #: a group's components are at most FWHM_PER_SPAN times as wide as the span of its candidate cadences (at least
 #: FWHM_MIN_CAP cadences): the model fires across a flare's peak, so a much wider fit is fitting variability
 FWHM_PER_SPAN, FWHM_MIN_CAP = 3.0, 10.0
+#: a component whose (exposure-averaged) peak is this many times above its largest value at a kept cadence sits in
+#: a hole: its fit is not used
+HOLE_PEAK_RATIO = 3.0
+#: fitted peaks lie within this many cadences of the group's candidate cadences
+PEAK_SLACK = 5
 #: fit-baseline-fit rounds at most
 N_ROUNDS = 3
 #: cadences before the first candidate cadence in a fit window (at least; half the run length if longer)
@@ -347,13 +353,15 @@ class _Setup:
     fwhm_bounds: tuple[float, float]
 
 
-def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, sigma: float, s: _Setup, seed: np.ndarray | None,
-                search: bool, cache: dict, max_fwhm: float) -> tuple[flarefit.Fit | None, np.ndarray]:
-    """Fit the window [ws, we] (components added with ``search``, FWHM at most ``max_fwhm``); a fit of the same
-    window, seed and search whose data changed by less than 1% of the noise since (an earlier round) is reused
-    from ``cache``."""
+def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int, sigma: float, s: _Setup,
+                seed: np.ndarray | None, search: bool, cache: dict,
+                max_fwhm: float) -> tuple[flarefit.Fit | None, np.ndarray]:
+    """Fit the window [ws, we] (components added with ``search``, FWHM at most ``max_fwhm``, peaks within
+    ``PEAK_SLACK`` cadences of the candidate cadences [first, last]); a fit of the same window, seed and search
+    whose data changed by less than 1% of the noise since (an earlier round) is reused from ``cache``."""
     tt, yy = k.time[ws:we + 1], y[ws:we + 1]
-    key = (ws, we, search, max_fwhm, None if seed is None else np.round(seed, 12).tobytes())
+    tb = (k.time[first] - PEAK_SLACK * s.cad_d, k.time[last] + PEAK_SLACK * s.cad_d)
+    key = (ws, we, first, last, search, max_fwhm, None if seed is None else np.round(seed, 12).tobytes())
     hit = cache.get(key)
     if hit is not None and np.nanmax(np.abs(hit[0] - yy), initial=0.0) < 0.01 * sigma:
         return hit[1], hit[2]
@@ -364,10 +372,23 @@ def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, sigma: float, s: _Set
         warnings.simplefilter("ignore", RuntimeWarning)
         fit = flarefit.fit_components(tt[ok], yy[ok], sigma, s.cad_d, template=s.template,
                                       max_components=s.max_components, delta_bic=s.delta_bic, seed=seed,
-                                      fwhm_bounds=(s.fwhm_bounds[0], max_fwhm), search=search)
+                                      fwhm_bounds=(s.fwhm_bounds[0], max_fwhm), search=search, tpeak_bounds=tb)
     comp = flarefit.components(tt, fit.params, s.cad_d, s.template)
+    if fit.ok and _peak_in_hole(fit.params, comp, s):
+        fit = dataclasses.replace(fit, ok=False)
     cache[key] = (yy.copy(), fit, comp)
     return fit, comp
+
+
+def _peak_in_hole(params: np.ndarray, comp: np.ndarray, s: _Setup) -> bool:
+    """Does a component peak where no cadence was kept, ``HOLE_PEAK_RATIO`` times above anything the kept cadences
+    see of it? Then its amplitude is extrapolated into a hole, not measured."""
+    fine = np.linspace(-1.0, 1.0, 21) * s.cad_d
+    for (tp, w, a), c in zip(params, comp):
+        top = float(np.max(flarefit.model(tp + fine, np.array([[tp, w, a]]), s.cad_d, s.template)))
+        if top > HOLE_PEAK_RATIO * float(np.max(c, initial=0.0)):
+            return True
+    return False
 
 
 def _decay_end(fit: flarefit.Fit | None, level: float, template: str) -> float:
@@ -446,7 +467,7 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
             we = max(min(last + post, limit), last)
             max_fwhm = min(s.fwhm_bounds[1], max(FWHM_PER_SPAN * (k.time[last] - k.time[first] + s.cad_d),
                                                  FWHM_MIN_CAP * s.cad_d))
-            fit, comp = _fit_window(k, y, ws, we, sigma, s, seed, False, cache, max_fwhm)
+            fit, comp = _fit_window(k, y, ws, we, first, last, sigma, s, seed, False, cache, max_fwhm)
             seed = fit.params if fit is not None and fit.ok else None
             end_t = _decay_end(fit, MASK_SIGMA * sigma, s.template)
             if s.merge_connected and nxt <= blk_last and j + 1 < len(groups) \
@@ -464,7 +485,7 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
                 continue
             break
         if s.max_components > 1 and fit is not None:
-            fit, comp = _fit_window(k, y, ws, we, sigma, s, seed, True, cache, max_fwhm)
+            fit, comp = _fit_window(k, y, ws, we, first, last, sigma, s, seed, True, cache, max_fwhm)
         gf = GroupFit(first=first, last=last, ws=ws, we=we, sigma=sigma, fit=fit, n_groups=j - i + 1, comp=comp)
         out.append(gf)
         tot = gf.total()
@@ -584,7 +605,9 @@ def measure(fits: list[GroupFit], k: _Kept, base: np.ndarray, y: np.ndarray, thr
                      "ipeak": int(np.clip(np.searchsorted(k.time, params[int(np.nanargmax(params[:, 2])), 0]),
                                           g_lo, g_hi)),
                      "prob_max": float(np.nanmax(pg)) if np.isfinite(pg).any() else float("nan"),
-                     "amplitude": float(np.nanmax(params[:, 2])), "fitted": fitted})
+                     "amplitude": float(np.nanmax(params[:, 2])), "fitted": fitted,
+                     "model": total[gi] if fitted else None, "ws": ws, "we": we,
+                     "fit": g.fit if fitted else None})
     dtypes = {name: dtype for name, dtype, _, _ in COLUMNS}
     return {name: np.asarray(rows[name], dtype=dtypes[name]) for name in MEASURED}, info
 

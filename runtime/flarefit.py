@@ -13,7 +13,8 @@ exposure averaging):
 :func:`fit_flare` is a Levenberg-Marquardt least-squares fit (numpy; the model is a numba kernel) of
 ``(tpeak, ln fwhm, amplitude)`` per component. :func:`fit_components` adds components one at a time at the
 largest remaining residual and keeps a ``k + 1``-component fit only when it is significantly better:
-its Bayesian information criterion ``BIC = n ln(RSS / n) + 3k ln n`` is lower by more than ``delta_bic``
+its Bayesian information criterion ``BIC = RSS / sigma^2 + 3k ln n`` (``sigma`` the local noise, ``n`` the
+fitted cadences) is lower by more than ``delta_bic``
 (default 10, "very strong" evidence on the Kass & Raftery 1995 scale), every amplitude exceeds
 ``NEW_COMPONENT_SIGMA`` (3) times the local noise, and no component is wider than ``COMPONENT_WIDTH_RATIO`` (3)
 times the widest before it (or ``COMPONENT_MIN_WIDTH`` exposures).
@@ -44,7 +45,7 @@ DEFAULT_DELTA_BIC = 10.0
 #: at most this many components per group
 DEFAULT_MAX_COMPONENTS = 4
 #: Levenberg-Marquardt: iterations, relative RSS change that counts as converged
-MAX_ITER, RTOL = 50, 1e-6
+MAX_ITER, RTOL = 30, 1e-6
 #: Mendoza sub-exposures
 MENDOZA_OVERSAMPLE = 7
 
@@ -148,6 +149,8 @@ class Fit:
         d model / d parameters at the fit.
     s2 : float
         Variance per cadence used for :attr:`cov`: the larger of sigma^2 and RSS / (n - 3k).
+    sigma : float
+        The local noise the fit was given (for :attr:`bic`).
     """
 
     params: np.ndarray
@@ -157,6 +160,7 @@ class Fit:
     ok: bool
     jac: np.ndarray
     s2: float
+    sigma: float = float("nan")
 
     @property
     def cov(self) -> np.ndarray:
@@ -172,10 +176,8 @@ class Fit:
 
     @property
     def bic(self) -> float:
-        """``n ln(RSS / n) + 3k ln n``."""
-        if self.n <= 0 or not self.rss > 0:
-            return -math.inf if self.n > 0 else math.inf
-        return self.n * math.log(self.rss / self.n) + 3 * self.k * math.log(self.n)
+        """``RSS / sigma^2 + 3k ln n`` (the local noise ``sigma`` known; ``n ln(RSS / n) + 3k ln n`` without it)."""
+        return bic(self.rss, self.n, 3 * self.k, self.sigma)
 
 
 def _theta(params: np.ndarray) -> np.ndarray:
@@ -275,7 +277,19 @@ def _finish(params: np.ndarray, rss: float, m: np.ndarray, jac: np.ndarray, n: i
               and np.isfinite(rss) and n > 3 * k)
     order = np.argsort(params[:, 0], kind="stable")
     idx = (3 * order[:, None] + np.arange(3)[None, :]).ravel()
-    return Fit(params=params[order], rss=rss, n=n, model=m, ok=ok, jac=jac[:, idx], s2=s2)
+    return Fit(params=params[order], rss=rss, n=n, model=m, ok=ok, jac=jac[:, idx], s2=s2, sigma=float(sigma))
+
+
+def bic(rss: float, n: int, p: int, sigma: float) -> float:
+    """Bayesian information criterion of a least-squares fit with ``p`` parameters to ``n`` cadences:
+    ``RSS / sigma^2 + p ln n`` for a known noise ``sigma``, else ``n ln(RSS / n) + p ln n``."""
+    if n <= 0:
+        return math.inf
+    if np.isfinite(sigma) and sigma > 0:
+        return rss / (sigma * sigma) + p * math.log(n)
+    if not rss > 0:
+        return -math.inf
+    return n * math.log(rss / n) + p * math.log(n)
 
 
 def initial_guess(time: np.ndarray, y: np.ndarray, i: int, exposure: float) -> np.ndarray:
@@ -296,34 +310,93 @@ def initial_guess(time: np.ndarray, y: np.ndarray, i: int, exposure: float) -> n
 def fit_components(time: np.ndarray, y: np.ndarray, sigma: float, exposure: float, *,
                    template: str = DEFAULT_TEMPLATE, max_components: int = DEFAULT_MAX_COMPONENTS,
                    delta_bic: float = DEFAULT_DELTA_BIC, seed: np.ndarray | None = None,
-                   fwhm_bounds: tuple[float, float] = (1e-4, 2.0), search: bool = True) -> Fit:
+                   fwhm_bounds: tuple[float, float] = (1e-4, 2.0), search: bool = True,
+                   tpeak_bounds: tuple[float, float] | None = None) -> Fit:
     """Fit one template at the largest excess (or ``seed``, shape (k, 3)), then (with ``search``) add components
     while the BIC criterion of the module docstring accepts them (at most ``max_components``). Seeded components
-    whose amplitude falls below ``NEW_COMPONENT_SIGMA`` local sigmas are dropped."""
+    whose amplitude falls below ``NEW_COMPONENT_SIGMA`` local sigmas are dropped. Every peak stays within
+    ``tpeak_bounds`` (default: the fitted times); new components are sought there only."""
     time = np.asarray(time, np.float64)
     y = np.asarray(y, np.float64)
+    lo_t, hi_t = tpeak_bounds if tpeak_bounds is not None else (time[0] - exposure, time[-1] + exposure)
+    inside = (time >= lo_t) & (time <= hi_t)
+    if not inside.any():
+        inside[:] = True
     if seed is None:
-        seed = initial_guess(time, y, int(np.argmax(y)), exposure)[None, :]
+        seed = initial_guess(time, y, int(np.flatnonzero(inside)[np.argmax(y[inside])]), exposure)[None, :]
     sig = sigma if np.isfinite(sigma) and sigma > 0 else 0.0
-    best = fit_flare(time, y, sigma, seed, exposure, template=template, fwhm_bounds=fwhm_bounds)
+    kw = {"template": template, "fwhm_bounds": fwhm_bounds, "tpeak_bounds": (lo_t, hi_t)}
+    best = fit_flare(time, y, sigma, seed, exposure, **kw)
     while best.k > 1 and not np.all(best.params[:, 2] > NEW_COMPONENT_SIGMA * sig):  # a seeded component faded
         keep = best.params[:, 2] > NEW_COMPONENT_SIGMA * sig
         seed = best.params[keep] if keep.any() else best.params[[int(np.argmax(best.params[:, 2]))]]
-        best = fit_flare(time, y, sigma, seed, exposure, template=template, fwhm_bounds=fwhm_bounds)
+        best = fit_flare(time, y, sigma, seed, exposure, **kw)
     while search and best.k < max_components:
         r = y - best.model
-        i = int(np.argmax(r))
+        i = int(np.flatnonzero(inside)[np.argmax(r[inside])])
         if not r[i] > NEW_COMPONENT_SIGMA * sig:
             break
         guess = initial_guess(time, r, i, exposure)
-        cand = fit_flare(time, y, sigma, np.vstack([best.params, guess]), exposure, template=template,
-                         fwhm_bounds=fwhm_bounds)
+        cand = fit_flare(time, y, sigma, np.vstack([best.params, guess]), exposure, **kw)
         widest = max(float(np.max(best.params[:, 1])) * COMPONENT_WIDTH_RATIO, COMPONENT_MIN_WIDTH * exposure)
         if not (cand.ok and cand.bic < best.bic - delta_bic and np.all(cand.params[:, 2] > NEW_COMPONENT_SIGMA * sig)
                 and np.all(cand.params[:, 1] <= widest)):
             break
         best = cand
     return best
+
+
+def gaussian_preference(time: np.ndarray, y: np.ndarray, fit: Fit, sigma: float, max_iter: int = 40) -> float:
+    """``BIC(fit) - BIC(one Gaussian bump)`` on the same cadences: > 0 when a symmetric bump describes ``y``
+    better than the flare fit (a Levenberg-Marquardt fit of centre, ln width and amplitude, started at the fit's
+    centroid)."""
+    time = np.asarray(time, np.float64)
+    y = np.asarray(y, np.float64)
+    n = time.size
+    if n < 8 or fit.n != n:
+        return -math.inf
+    w = np.clip(fit.model, 0.0, None)
+    if not w.sum() > 0:
+        return -math.inf
+    c0 = float(np.sum(w * time) / w.sum())
+    s0 = max(float(np.sqrt(np.sum(w * (time - c0) ** 2) / w.sum())), 1e-4)
+    th = np.array([c0, math.log(s0), float(np.max(fit.model))])
+
+    def evaluate(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = math.exp(t[1])
+        u = (time - t[0]) / s
+        g = np.exp(-0.5 * u * u)
+        m = t[2] * g
+        return m, np.column_stack([m * u / s, m * u * u, g])
+
+    m, jac = evaluate(th)
+    r = y - m
+    rss = float(r @ r)
+    lam = 1e-3
+    for _ in range(max_iter):
+        a, gr = jac.T @ jac, jac.T @ r
+        improved = False
+        while lam < 1e10:
+            try:
+                step = np.linalg.solve(a + lam * np.diag(np.diag(a) + 1e-300), gr)
+            except np.linalg.LinAlgError:
+                lam *= 10.0
+                continue
+            new = th + step
+            new[0] = min(max(new[0], time[0]), time[-1])
+            new[1] = min(max(new[1], math.log(1e-4)), math.log(2.0))
+            m_new, jac_new = evaluate(new)
+            r_new = y - m_new
+            rss_new = float(r_new @ r_new)
+            if rss_new <= rss:
+                done = rss - rss_new <= RTOL * max(rss, 1e-300)
+                th, m, jac, r, rss, improved = new, m_new, jac_new, r_new, rss_new, True
+                lam = max(lam / 3.0, 1e-9)
+                break
+            lam *= 4.0
+        if not improved or done:
+            break
+    return fit.bic - bic(rss, n, 3, sigma)
 
 
 def ed_seconds(params: np.ndarray, cov: np.ndarray, template: str = DEFAULT_TEMPLATE) -> tuple[np.ndarray, np.ndarray]:
@@ -340,4 +413,4 @@ def ed_seconds(params: np.ndarray, cov: np.ndarray, template: str = DEFAULT_TEMP
 
 
 __all__ = ["TEMPLATES", "DEFAULT_TEMPLATE", "Fit", "fit_flare", "fit_components", "model", "components", "shape",
-           "template_integral", "extent_x", "ed_seconds", "initial_guess", "check_template"]
+           "template_integral", "extent_x", "ed_seconds", "initial_guess", "check_template", "gaussian_preference"]

@@ -350,7 +350,7 @@ def _solve_small(a, b, m):
 
 
 @_njit
-def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, degree, stride):
+def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, degree, bridge_degree, stride):
     n = time.shape[0]
     out = np.full(n, np.nan)
     cum = np.zeros(n + 1, np.int64)
@@ -365,10 +365,10 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
                 first[j] = s
                 last[j] = i - 1
             s = i
-    a = np.empty((3, 3))
-    b = np.empty(3)
-    mom = np.empty(5)
-    rhs = np.empty(3)
+    a = np.empty((4, 4))
+    b = np.empty(4)
+    mom = np.empty(7)
+    rhs = np.empty(4)
     for i in range(n):
         lo_b = first[i]
         hi_b = last[i]
@@ -403,9 +403,9 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
             if h >= max_half_width:
                 break
             h = min(h * 1.5, max_half_width)
-        for k in range(5):
+        for k in range(7):
             mom[k] = 0.0
-        for k in range(3):
+        for k in range(4):
             rhs[k] = 0.0
         npts = 0
         for j in range(lo, hi + 1):
@@ -419,13 +419,14 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
             k3 = 1.0 - au * au * au
             w = wj * k3 * k3 * k3
             p = 1.0
-            for k in range(5):
+            for k in range(7):
                 mom[k] += w * p
-                if k < 3:
+                if k < 4:
                     rhs[k] += w * p * y[j]
                 p *= u
             npts += 1
-        deg = min(degree, npts - 1)
+        both = (cum[i] - cum[lo]) > 0 and (cum[hi + 1] - cum[i + 1]) > 0  # data on both sides: interpolation
+        deg = min(bridge_degree if (h > half_width and both) else degree, npts - 1)
         while deg >= 0:
             m = deg + 1
             for r in range(m):
@@ -450,7 +451,7 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
 
 def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, block: np.ndarray, half_width: float,
                         min_side: int = 10, max_half_width: float | None = None, degree: int = 2,
-                        stride: int = 1) -> np.ndarray:
+                        stride: int = 1, bridge_degree: int | None = None) -> np.ndarray:
     """Weighted local polynomial regression (tricube kernel) of ``y`` evaluated at every cadence.
 
     At each cadence a polynomial of ``degree`` (<= 2) in time is fitted to the cadences of the same ``block``
@@ -474,7 +475,11 @@ def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, blo
     max_half_width : float, optional
         Largest half width (default ``8 x half_width``).
     degree : int
-        0, 1 or 2 (lowered where the window cannot support it).
+        0, 1, 2 or 3 (lowered where the window cannot support it).
+    bridge_degree : int, optional
+        Degree where the window had to grow and holds usable cadences on both sides (bridging a masked stretch;
+        default ``degree``): a cubic follows a rotational slope through its inflection across a long bridge,
+        where a quadratic cannot. Never used to extrapolate past a block's end.
     stride : int
         Fit at every ``stride``-th cadence of a block (and its last) and interpolate linearly in time between
         them (1: fit everywhere).
@@ -490,8 +495,9 @@ def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, blo
     mx = 8.0 * half_width if max_half_width is None else float(max_half_width)
     if not mx >= half_width:
         raise ValueError(f"max_half_width={max_half_width}: must be >= half_width={half_width}")
-    if degree not in (0, 1, 2):
-        raise ValueError(f"degree={degree}: must be 0, 1 or 2")
+    bridge_degree = degree if bridge_degree is None else bridge_degree
+    if degree not in (0, 1, 2, 3) or bridge_degree not in (0, 1, 2, 3):
+        raise ValueError(f"degree={degree}, bridge_degree={bridge_degree}: each must be 0, 1, 2 or 3")
     if int(stride) != stride or stride < 1:
         raise ValueError(f"stride={stride}: must be a positive integer")
     if int(min_side) != min_side or min_side < 0:
@@ -504,7 +510,8 @@ def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, blo
         v = np.where(bad, 0.0, v)
     if np.any(w < 0):
         raise ValueError("weight: must be non-negative")
-    return _local_poly(t, v, w, blk, float(half_width), int(min_side), mx, int(degree), int(stride))
+    return _local_poly(t, v, w, blk, float(half_width), int(min_side), mx, int(degree), int(bridge_degree),
+                       int(stride))
 
 
 # ----------------------------------------------------------------------------- flare templates

@@ -14,17 +14,24 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     eclipses, pulsations and their humps are.
 ``gap_edge``
     The excess begins at a gap or a segment start with no observed rise: the group's first cadence above
-    2 local sigmas is the first cadence after missing cadences (or the light curve's first), and it already
-    holds at least ``GAP_EDGE_FRACTION`` of the group's peak excess (steps, ramps at a sector start).
+    2 local sigmas is the first cadence of a segment (after a gap of the model's gap rule, or the light curve's
+    first), it already holds at least ``GAP_EDGE_FRACTION`` of the group's peak excess, and none of the last three
+    cadences before the gap (within 30 min) is above 3 sigma (steps, ramps at a sector start). Holes shorter than a gap are not enough: SPOC flags many flare peaks (impulsive outliers),
+    and a flare whose peak is masked also shows "no rise".
 ``single_cadence``
     Only the peak cadence is elevated: no other cadence within 2 of it exceeds ``SINGLE_FRACTION`` of the peak
     excess and 1.5 local sigmas (a cosmic ray or a bad cadence; a real flare's decay spreads its light over
     the next cadence).
+``symmetric``
+    The group is one component at least ``SYMMETRIC_MIN_FWHM`` cadences wide (shorter ones cannot show a
+    shape), and a single Gaussian bump (the same number of parameters) fits its window better than the flare
+    template, by more than ``SYMMETRIC_DELTA_BIC`` in the BIC (``RSS / sigma^2 + 3 ln n``): a slow symmetric
+    brightening (pointing jitter, pulsation), not a flare's fast rise and slower decay.
 ``sap_disagrees``
-    The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: over the group's
-    core (cadences above half its peak excess) the SAP excess in flux units, over a straight line fitted to
-    ``SIDE_CADENCES`` cadences either side, is below ``SAP_FRACTION`` of the flux's excess, and the difference is
-    above 5 sigma.
+    The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: the SAP excess in
+    flux units over a straight line fitted to ``SIDE_CADENCES`` cadences either side, measured with the group's
+    fitted shape as a matched filter, is below ``SAP_FRACTION`` of the flux's and the difference exceeds
+    ``SAP_SIGMA`` standard errors.
 ``centroid_jump``
     The file has MOM_CENTR1/2 and either centroid steps at the event: the difference of its medians over
     ``SIDE_CADENCES`` cadences after and before the group exceeds ``CENTROID_Z`` standard errors and
@@ -37,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from . import flarefit
 from .baseline import ptp_sigma
 from .io import LightCurveData
 
@@ -46,6 +54,7 @@ FLAGS: list[tuple[str, str]] = [
     ("periodic", "candidates cluster in phase at the light curve's dominant (Lomb-Scargle) period"),
     ("gap_edge", "the excess begins at a gap or segment start with no observed rise"),
     ("single_cadence", "only the peak cadence is elevated"),
+    ("symmetric", "a symmetric bump fits better than a flare (no fast rise)"),
     ("sap_disagrees", "no matching excess in SAP_FLUX"),
     ("centroid_jump", "a MOM_CENTR1/2 step at the event"),
 ]
@@ -59,6 +68,9 @@ PERIODIC_P = 1e-3
 GAP_EDGE_FRACTION = 0.5
 SINGLE_FRACTION = 0.2
 SAP_FRACTION = 0.3
+SAP_SIGMA = 3.0
+SYMMETRIC_DELTA_BIC = 10.0
+SYMMETRIC_MIN_FWHM = 5.0
 SIDE_CADENCES = 30
 CENTROID_Z = 8.0
 CENTROID_CONTROL = 5.0
@@ -140,8 +152,13 @@ def gap_edge_flag(y: np.ndarray, time: np.ndarray, seg: np.ndarray, lo: int, hi:
     peak = float(np.nanmax(yy))
     elevated = np.flatnonzero(yy > 2.0 * sigma)
     f = lo + int(elevated[0]) if elevated.size else lo + int(np.nanargmax(yy))
-    after_gap = f == 0 or seg[f] != seg[f - 1] or (time[f] - time[f - 1]) > 1.5 * cad_d
-    return bool(after_gap and y[f] >= GAP_EDGE_FRACTION * peak)
+    after_gap = f == 0 or seg[f] != seg[f - 1]
+    if not (after_gap and y[f] >= GAP_EDGE_FRACTION * peak):
+        return False
+    # a rise seen just before the gap (the last cadences before it, within 30 min, above 3 sigma) is a rise
+    before = np.arange(max(f - 3, 0), f)
+    before = before[(time[f] - time[before]) < 30.0 / 1440.0]
+    return not bool(np.any(y[before] > 3.0 * sigma))
 
 
 def single_cadence_flag(y: np.ndarray, lo: int, hi: int, sigma: float) -> bool:
@@ -160,28 +177,49 @@ def _side_windows(n: int, lo: int, hi: int, bfirst: int, blast: int) -> tuple[sl
 
 
 def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray, time: np.ndarray, lo: int, hi: int,
-             usable: np.ndarray, bfirst: int, blast: int) -> bool:
-    """No matching excess in SAP flux over the group's core (module docstring)."""
+             usable: np.ndarray, bfirst: int, blast: int, shape: np.ndarray | None = None) -> bool:
+    """No matching excess in SAP flux over the group (module docstring).
+
+    Both excesses (flux units) are measured with the group's fitted shape ``shape`` (its model on [lo, hi]; the
+    clipped excess itself without a fit) as a matched filter: ``a = sum(m x excess) / sum(m^2)``.
+    """
     yy = y[lo:hi + 1]
-    if not np.isfinite(yy).any():
+    m = np.clip(np.nan_to_num(shape if shape is not None else yy), 0.0, None)
+    if not m.any():
         return False
-    peak = float(np.nanmax(yy))
-    core = lo + np.flatnonzero(yy >= 0.5 * peak)
     before, after = _side_windows(y.size, lo, hi, bfirst, blast)
     side = np.r_[np.arange(before.start, before.stop), np.arange(after.start, after.stop)]
     side = side[usable[side] & np.isfinite(sap[side])]
-    if side.size < 10 or not np.isfinite(sap[core]).all():
+    idx = np.arange(lo, hi + 1)
+    ok = np.isfinite(sap[idx]) & np.isfinite(flux[idx])
+    if side.size < 10 or not ok.any():
         return False
+    idx, m = idx[ok], m[ok]
     coef = np.polyfit(time[side] - time[lo], sap[side], 1)
-    sap_base = np.polyval(coef, time[core] - time[lo])
-    sap_ex = float(np.sum(sap[core] - sap_base))
-    pdc_ex = float(np.sum(flux[core] - base[core]))
+    w2 = float(np.sum(m * m))
+    if w2 <= 0:
+        return False
+    a_sap = float(np.sum(m * (sap[idx] - np.polyval(coef, time[idx] - time[lo])))) / w2
+    a_pdc = float(np.sum(m * (flux[idx] - base[idx]))) / w2
     s_sap = ptp_sigma(sap[side] - np.polyval(coef, time[side] - time[lo]))
     s_pdc = ptp_sigma(flux[side] - base[side])
-    if not (pdc_ex > 0 and np.isfinite(s_sap) and np.isfinite(s_pdc)):
+    if not (a_pdc > 0 and np.isfinite(s_sap) and np.isfinite(s_pdc)):
         return False
-    noise = math.sqrt(core.size) * math.hypot(s_sap, s_pdc)
-    return bool(sap_ex < SAP_FRACTION * pdc_ex and pdc_ex - sap_ex > 5.0 * noise)
+    noise = math.hypot(s_sap, s_pdc) / math.sqrt(w2)
+    return bool(a_sap < SAP_FRACTION * a_pdc and a_pdc - a_sap > SAP_SIGMA * noise)
+
+
+def symmetric_flag(time: np.ndarray, y: np.ndarray, g: dict[str, Any], sigma: float, cad_d: float) -> bool:
+    """A single symmetric (Gaussian) bump describes the window of a one-component group at least
+    ``SYMMETRIC_MIN_FWHM`` cadences wide better than its flare fit by the BIC (more than ``SYMMETRIC_DELTA_BIC``):
+    a slow, symmetric brightening, not a flare's fast rise and slow decay."""
+    fit = g.get("fit")
+    if fit is None or fit.k > 1 or float(fit.params[0, 1]) < SYMMETRIC_MIN_FWHM * cad_d:
+        return False
+    ws, we = g["ws"], g["we"]
+    tt, yy = time[ws:we + 1], y[ws:we + 1]
+    ok = np.isfinite(yy)
+    return bool(flarefit.gaussian_preference(tt[ok], yy[ok], fit, sigma) > SYMMETRIC_DELTA_BIC)
 
 
 def _step(c: np.ndarray, lo: int, hi: int, usable: np.ndarray, bfirst: int, blast: int) -> tuple[float, float]:
@@ -260,7 +298,9 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
             "periodic": bool(periodic[gi]),
             "gap_edge": gap_edge_flag(y, time, seg, lo, hi, sig, cad_d),
             "single_cadence": single_cadence_flag(y, lo, hi, sig),
-            "sap_disagrees": sap_flag(sap, flux, base, y, time, lo, hi, usable, bf, bl) if sap is not None else False,
+            "sap_disagrees": sap_flag(sap, flux, base, y, time, lo, hi, usable, bf, bl, g.get("model"))
+            if sap is not None else False,
+            "symmetric": symmetric_flag(time, y, g, sig, cad_d),
             "centroid_jump": centroid_flag(centr, lo, hi, usable, bf, bl, control) if centr else False,
         }
         for name, v in values.items():

@@ -65,7 +65,7 @@ def reference_running_median(x: np.ndarray, seg: np.ndarray, half: int) -> np.nd
     return out
 
 
-def local_poly_ref(time, y, weight, block, half, min_side, max_half, degree=2):
+def local_poly_ref(time, y, weight, block, half, min_side, max_half, degree=2, bridge_degree=None):
     """Weighted local polynomial (tricube) at every cadence, window grown x1.5 until ``min_side`` usable cadences
     lie within 0.7 half widths on each side (or the block has no more), with np.linalg.lstsq."""
     time, y, weight = (np.asarray(a, float) for a in (time, y, weight))
@@ -90,7 +90,9 @@ def local_poly_ref(time, y, weight, block, half, min_side, max_half, degree=2):
         u = (time - time[i]) / h
         sel = use & (np.abs(u) < 1) & (np.abs(time - time[i]) <= h)
         w = weight[sel] * (1 - np.abs(u[sel]) ** 3) ** 3
-        for deg in range(min(degree, int(sel.sum()) - 1), -1, -1):
+        both = inl > 0 and inr > 0
+        top = (degree if bridge_degree is None else bridge_degree) if (h > half and both) else degree
+        for deg in range(min(top, int(sel.sum()) - 1), -1, -1):
             a = np.vander(u[sel], deg + 1, increasing=True) * np.sqrt(w)[:, None]
             if np.linalg.matrix_rank(a) < deg + 1:
                 continue

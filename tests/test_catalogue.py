@@ -15,6 +15,7 @@ from flarelight.runtime.catalogue import (COLUMNS, count_peaks, flares_from_prob
 from flarelight.runtime.find import find_flares
 from flarelight.runtime.errors import InvalidLightCurveError
 from flarelight.runtime.io import LightCurveData
+from flarelight.runtime.scored import Scored
 from flarelight.runtime.flarefit import template_integral
 from flarelight.runtime.simulate import SimulatedFlare, flare_profile, simulate_lightcurve
 
@@ -298,3 +299,108 @@ def test_real_lightcurves_no_duplicate_rows(model, path):
     assert t.meta["tic"] == int(path.name.split("-")[2]) and t.meta["sector"] > 0
     if "441420236" in path.name:  # AU Mic sector 1: dozens of flares, not one (stella issue #9)
         assert len(t) >= 20 and np.any(t["n_peaks"] > 1)
+
+
+# ----------------------------------------------------------------------------- issue 12: rows against injected truth
+def _ed(fl):
+    return fl.amplitude * fl.fwhm * 86400.0 * template_integral()
+
+
+def test_extents_and_energies_from_the_flare():
+    """ED, amplitude and FWHM from the fit; tstart/tstop where the flare exceeds 1 local sigma (not 1.9x longer)."""
+    flares = [SimulatedFlare(2000.0 + 500.3 * CAD, 4 / 1440, 0.02), SimulatedFlare(2000.0 + 1400.6 * CAD, 12 / 1440, 0.01),
+              SimulatedFlare(2000.0 + 2300.1 * CAD, 25 / 1440, 0.03)]
+    lc, rel = flat_lc(flares=flares, seed=3)
+    t = flares_from_probabilities(lc, prob_from_excess(rel))
+    assert len(t) == 3 and (t["n_components"] == 1).all()
+    for r, fl in zip(t, flares):
+        assert abs(r["ed"] - _ed(fl)) < 3 * r["ed_err"] and r["ed_err"] < 0.1 * r["ed"]
+        assert r["amplitude"] == pytest.approx(fl.amplitude, rel=0.1)
+        assert r["fwhm"] == pytest.approx(fl.fwhm, rel=0.15)
+        prof = flare_profile(lc.time, fl.tpeak, fl.fwhm, fl.amplitude, exposure=CAD)
+        above = lc.time[prof > r["local_sigma"]]
+        assert abs(r["tstart"] - above[0]) <= CAD + 1e-9  # the rise is sharp
+        true_dur = above[-1] - above[0] + CAD
+        assert r["tstop"] - r["tstart"] + CAD == pytest.approx(true_dur, rel=0.25, abs=CAD)
+        assert r["ed_sum"] < r["ed"]  # the direct sum misses the tail below the noise
+
+
+def test_day_long_decay_is_one_group():
+    """A superflare whose probability fires on the peak and on patches of its tail: one group, >= 95% of its ED."""
+    fl = SimulatedFlare(2000.0 + 700 * CAD, 80 / 1440, 0.4)
+    lc, rel = flat_lc(n=3600, flares=[fl], seed=4)
+    decay = (np.flatnonzero(rel > 1e-3)[-1] - 700) * CAD
+    assert decay > 0.8  # the decay to 1 sigma lasts most of a day
+    prob = np.where(rel > 0.05, 0.9, 0.01)
+    for k in (250, 400, 520):  # the model fires again on parts of the tail
+        prob[700 + k:700 + k + 8] = 0.8
+    t = flares_from_probabilities(lc, prob)
+    assert len(np.unique(t["group"])) == 1
+    assert float(np.sum(t["ed"])) >= 0.95 * _ed(fl)
+    assert float(np.max(t["tstop"])) - fl.tpeak > 0.8 * decay
+
+
+def test_two_flares_minutes_apart_are_two_components():
+    for sep in (12, 30, 55):
+        f1 = SimulatedFlare(2000.0 + 1000.2 * CAD, 5 / 1440, 0.03)
+        f2 = SimulatedFlare(f1.tpeak + sep / 1440, 4 / 1440, 0.02)
+        lc, rel = flat_lc(flares=[f1, f2], seed=sep)
+        t = flares_from_probabilities(lc, prob_from_excess(rel))
+        assert len(t) == 2, sep
+        np.testing.assert_allclose(t["tpeak"], [f1.tpeak, f2.tpeak], atol=CAD)
+        np.testing.assert_allclose(t["ed"], [_ed(f1), _ed(f2)], rtol=0.2)
+
+
+@pytest.mark.parametrize("where", ["segment_end", "gap"])
+def test_flare_running_into_an_edge_on_a_slope(where):
+    """On a steep declining rotational slope: found, ED within 20% (the held-flat baseline lost it)."""
+    n, end = 3000, 1800
+    time = 2000.0 + np.arange(n) * CAD
+    slope = 1.0 + 0.03 * np.sin(2 * np.pi * (time - time[end]) / 1.0 + np.pi)
+    fl = SimulatedFlare(time[end] - 12.4 * CAD, 10 / 1440, 0.02)
+    rel = flare_profile(time, fl.tpeak, fl.fwhm, fl.amplitude, exposure=CAD)
+    flux = 1e4 * slope * (1 + rel + np.random.default_rng(7).normal(0, 5e-4, n))
+    keep = np.ones(n, bool)
+    keep[end + 1:] = where == "gap"
+    if where == "gap":
+        keep[end + 1:end + 61] = False  # a 2-h gap right after the flare's peak
+    lc = from_arrays(time[keep], flux[keep], np.full(keep.sum(), 5.0))
+    t = flares_from_probabilities(lc, prob_from_excess(rel)[keep])
+    assert len(t) == 1
+    assert t["ed"][0] == pytest.approx(_ed(fl), rel=0.2)
+    assert not t["gap_edge"][0] and t["near_gap"][0] == (where == "gap")
+
+
+def test_absurd_flux_values_are_outliers_not_data():
+    fl = SimulatedFlare(2000.0 + 1500 * CAD, 10 / 1440, 0.03)
+    lc, rel = flat_lc(flares=[fl], seed=8)
+    prob = prob_from_excess(rel)
+    clean = flares_from_probabilities(lc, prob)
+    flux = lc.flux.copy()
+    flux[[1400, 1401, 1402]] = 1e30
+    flux[[1600, 1601, 1602]] = -1e30
+    bad = LightCurveData(time=lc.time, flux=flux, flux_err=lc.flux_err, bad=lc.bad.copy(), meta=dict(lc.meta))
+    t = flares_from_probabilities(bad, prob)
+    assert t.meta["n_outliers"] == 6 and clean.meta["n_outliers"] == 0
+    assert len(t) == 1 and t["ed"][0] == pytest.approx(clean["ed"][0], rel=0.01)
+    from flarelight.runtime.preprocess import absurd_flux
+
+    np.testing.assert_array_equal(np.flatnonzero(absurd_flux(flux, np.ones(flux.size, bool))),
+                                  [1400, 1401, 1402, 1600, 1601, 1602])
+
+
+def test_keep_all_returns_every_row_with_its_flags():
+    rng = np.random.default_rng(5)
+    flares = [SimulatedFlare(2000.0 + (400 + 600 * k + int(rng.integers(-50, 50))) * CAD, 8 / 1440, 0.03)
+              for k in range(4)]
+    lc, rel = flat_lc(flares=flares, seed=5)
+    prob = prob_from_excess(rel)
+    prob[100] = 0.95  # a candidate on pure noise: a low-SNR row
+    every = flares_from_probabilities(lc, prob, keep_all=True)
+    default = flares_from_probabilities(lc, prob)
+    from flarelight.runtime.vetting import FLAGS
+
+    flagged = np.any([np.asarray(every[name]) for name, _ in FLAGS], axis=0)
+    np.testing.assert_array_equal(every["vetted"], ~flagged)
+    assert flagged.sum() >= 1 and len(default) == int((~flagged).sum()) == 4
+    assert default["vetted"].all() and default.meta["n_rows_all"] == len(every)

@@ -33,6 +33,19 @@ def test_plot_flares_figure(tmp_path):
     assert first.get_label() == "baseline"
     drawn = np.asarray(first.get_ydata()) * med
     assert np.isin(np.round(drawn, 6), np.round(cat.baseline, 6)).all()
+    # each zoom draws the fitted template on the baseline: its peak is the catalogue's amplitude above the baseline
+    fitted = [ln for ln in zooms[0].get_lines() if ln.get_label() == "fitted template"]
+    assert len(fitted) == 1
+    k = int(zooms[0].get_title().split()[0][1:])
+    row = cat.table[k]
+    members = np.flatnonzero(cat.table["group"] == row["group"])
+    x = np.asarray(fitted[0].get_xdata())
+    tref = float(cat.table["tpeak"][members[np.argmax(cat.table["amplitude"][members])]])
+    tt = tref + x / 24.0
+    base = np.interp(tt, lc.time[np.isfinite(cat.baseline)], cat.baseline[np.isfinite(cat.baseline)])
+    drawn_excess = np.asarray(fitted[0].get_ydata()) * med / base - 1.0
+    np.testing.assert_allclose(drawn_excess, cat.model_flux(tt, members), atol=1e-9)
+    assert drawn_excess.max() > 0.5 * float(np.max(cat.table["amplitude"][members]))
     empty = flares_from_scored(Scored.from_probabilities(lc, np.zeros(len(lc))))
     assert len(empty.table) == 0
     fig = plot_flares(empty, tmp_path / "empty.png")

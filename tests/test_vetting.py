@@ -1,0 +1,157 @@
+"""Vetting flags against constructed impostors and injected flares (hand-made probabilities, no model)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from flarelight.runtime import from_arrays
+from flarelight.runtime.catalogue import DEFAULT_MIN_SNR, flares_from_probabilities
+from flarelight.runtime.simulate import flare_profile
+from flarelight.runtime.vetting import dominant_period, periodic_flags, poisson_sf
+
+CAD = 2.0 / 1440.0
+
+
+def lc_with(rel, noise=1e-3, seed=0, n=3000, sap=None, centroids=None, gap=None):
+    rng = np.random.default_rng(seed)
+    time = 2000.0 + np.arange(n) * CAD
+    flux = 1e4 * (1 + rel + rng.normal(0, noise, n))
+    keep = np.ones(n, bool)
+    if gap is not None:
+        keep[gap[0]:gap[1]] = False
+    lc = from_arrays(time[keep], flux[keep], np.full(keep.sum(), 10.0), meta={"tic": 1, "sector": 1})
+    if sap is not None:
+        lc.aux["sap_flux"] = (0.8e4 * (1 + sap + rng.normal(0, noise, n)))[keep]
+    if centroids is not None:
+        lc.aux["mom_centr1"] = (centroids + rng.normal(0, 1e-3, n))[keep]
+        lc.aux["mom_centr2"] = (100.0 + rng.normal(0, 1e-3, n))[keep]
+    return lc, keep
+
+
+def prob_where(rel, level=0.003, p=0.9):
+    return np.where(rel > level, p, 0.01)
+
+
+def one_flare(i=1500, fwhm=8 / 1440, amp=0.03, n=3000):
+    time = 2000.0 + np.arange(n) * CAD
+    return flare_profile(time, time[i], fwhm, amp, exposure=CAD)
+
+
+def test_poisson_sf():
+    lam = 1.7
+    for k in (0, 1, 3, 8):
+        ref = 1.0 - sum(math.exp(-lam) * lam ** m / math.factorial(m) for m in range(k))
+        assert poisson_sf(k, lam) == pytest.approx(ref, abs=1e-12)
+
+
+def test_dominant_period_and_phase_clustering():
+    rng = np.random.default_rng(1)
+    time = 2000.0 + np.arange(18000) * CAD
+    flux = 1 + 0.01 * np.sin(2 * np.pi * time / 2.3) + rng.normal(0, 1e-3, time.size)
+    period, power = dominant_period(time, flux, np.ones(time.size, bool))
+    assert period == pytest.approx(2.3, rel=0.01) and power > 0.5
+    noise = 1 + rng.normal(0, 1e-3, time.size)
+    assert np.isnan(dominant_period(time, noise, np.ones(time.size, bool))[0])  # no significant period
+    # events every cycle at one phase: flagged; random times: (almost) never
+    events = 2000.3 + 2.3 * np.arange(10) + rng.normal(0, 0.01, 10)
+    assert periodic_flags(events, 2.3).all()
+    flagged = [periodic_flags(np.sort(rng.uniform(2000, 2025, 15)), 2.3).sum() for _ in range(40)]
+    assert np.mean(flagged) < 0.1
+
+
+def test_periodic_humps_flagged_random_flares_not():
+    """An eclipsing-binary-like light curve: a hump every orbit the model fires on; flares elsewhere."""
+    n = 18000
+    time = 2000.0 + np.arange(n) * CAD
+    porb = 1.7
+    phase = np.mod(time / porb, 1.0)
+    humps = 0.01 * np.exp(-0.5 * ((phase - 0.3) / 0.02) ** 2)
+    rng = np.random.default_rng(2)
+    tflares = np.sort(rng.uniform(2001, 2024, 20))
+    tflares = tflares[np.abs(np.mod(tflares / porb, 1.0) - 0.3) > 0.15][:6]  # away from the humps' phase
+    flares = sum(flare_profile(time, t, 8 / 1440, 0.03, exposure=CAD) for t in tflares)
+    rel = 0.02 * np.sin(2 * np.pi * time / porb) + humps + flares
+    lc, _ = lc_with(rel, n=n, seed=3)
+    prob = np.where((humps > 0.004) | (flares > 0.003), 0.9, 0.01)
+    t = flares_from_probabilities(lc, prob, keep_all=True)
+    is_hump = np.array([humps[np.argmin(np.abs(time - tp))] > 0.002 for tp in t["tpeak"]])
+    assert is_hump.sum() >= 10 and (~is_hump).sum() >= 5
+    assert t["periodic"][is_hump].mean() > 0.8
+    assert not t["periodic"][~is_hump].any()
+    assert t.meta["ls_period_d"] is not None
+
+
+def test_gap_edge_step_flagged_flare_with_rise_not():
+    n = 3000
+    time = 2000.0 + np.arange(n) * CAD
+    gap = (1400, 1460)
+    step = np.where(np.arange(n) >= gap[1], 0.01 * np.exp(-(time - time[gap[1]]) / 0.05), 0.0)  # a ramp after the gap
+    later = flare_profile(time, time[2300], 8 / 1440, 0.03, exposure=CAD)
+    rel = step + later
+    lc, keep = lc_with(rel, gap=gap)
+    prob = prob_where(rel)[keep]
+    t = flares_from_probabilities(lc, prob, keep_all=True)
+    assert len(t) == 2
+    at_gap = np.abs(t["tpeak"] - time[gap[1]]) < 0.05
+    assert t["gap_edge"][at_gap].all() and not t["gap_edge"][~at_gap].any()
+    assert len(flares_from_probabilities(lc, prob)) == 1  # the default table drops it
+    # a flare peaking 10 cadences after the gap, its rise observed: not flagged
+    rel2 = flare_profile(time, time[gap[1] + 10], 10 / 1440, 0.03, exposure=CAD)
+    lc2, keep2 = lc_with(rel2, gap=gap, seed=1)
+    t2 = flares_from_probabilities(lc2, prob_where(rel2)[keep2], keep_all=True)
+    assert len(t2) == 1 and not t2["gap_edge"][0]
+
+
+def test_single_cadence_spike_flagged_short_flare_not():
+    n = 3000
+    rel = np.zeros(n)
+    rel[1000] = 0.02  # a cosmic ray
+    short = one_flare(2000, fwhm=2 / 1440, amp=0.03)  # a 2-min flare: its decay reaches the next cadence
+    lc, _ = lc_with(rel + short)
+    prob = np.full(n, 0.01)
+    prob[1000] = 0.9
+    prob[1999:2002] = 0.9
+    t = flares_from_probabilities(lc, prob, keep_all=True)
+    assert len(t) == 2
+    spike = np.abs(t["tpeak"] - lc.time[1000]) < 2 * CAD
+    assert t["single_cadence"][spike].all() and not t["single_cadence"][~spike].any()
+
+
+def test_sap_disagrees():
+    rel = one_flare()
+    lc, _ = lc_with(rel, sap=rel)  # the flare is in SAP too
+    t = flares_from_probabilities(lc, prob_where(rel), keep_all=True)
+    assert len(t) == 1 and not t["sap_disagrees"][0]
+    lc2, _ = lc_with(rel, sap=np.zeros_like(rel))  # only in the flux column
+    t2 = flares_from_probabilities(lc2, prob_where(rel), keep_all=True)
+    assert len(t2) == 1 and t2["sap_disagrees"][0]
+    lc2.meta["flux_column"] = "sap_flux"  # the flux is SAP itself: nothing to compare
+    assert not flares_from_probabilities(lc2, prob_where(rel), keep_all=True)["sap_disagrees"][0]
+
+
+def test_centroid_jump():
+    n = 3000
+    rel = one_flare(n=n)
+    smooth = 50.0 + 1e-5 * np.arange(n)
+    lc, _ = lc_with(rel, centroids=smooth)
+    t = flares_from_probabilities(lc, prob_where(rel), keep_all=True)
+    assert len(t) == 1 and not t["centroid_jump"][0]
+    stepped = smooth + np.where(np.arange(n) >= 1500, 0.05, 0.0)  # the pointing jumps at the event
+    lc2, _ = lc_with(rel, centroids=stepped)
+    assert flares_from_probabilities(lc2, prob_where(rel), keep_all=True)["centroid_jump"][0]
+
+
+def test_confident_candidate_survives_a_borderline_snr():
+    """A flare whose snr falls between 0.6 x min_snr and min_snr: low_snr unless the model is sure of it."""
+    rel = one_flare(amp=0.003, fwhm=6 / 1440)
+    lc, _ = lc_with(rel, seed=4)
+    base = flares_from_probabilities(lc, prob_where(rel, 1e-3, 0.9), keep_all=True)
+    assert len(base) == 1 and abs(base["tpeak"][0] - lc.time[1500]) < 2 * CAD
+    snr = float(base["snr"][0])
+    assert 0.6 * DEFAULT_MIN_SNR < snr < DEFAULT_MIN_SNR, "the injected flare must be borderline for this test"
+    assert base["low_snr"][0]
+    sure = flares_from_probabilities(lc, prob_where(rel, 1e-3, 0.97), keep_all=True)
+    assert sure["snr"][0] == pytest.approx(snr) and not sure["low_snr"][0]
+    assert len(flares_from_probabilities(lc, prob_where(rel, 1e-3, 0.97))) == 1
