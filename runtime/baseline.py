@@ -41,8 +41,9 @@ LOCAL_HALF = 15
 MAX_DIP, DIP_FLANK = 0.3, 10
 #: iterations of fit-and-clip
 N_ITER = 4
-#: usable cadences wanted on each side of a cadence before its window stops growing
-MIN_SIDE = 60
+#: usable cadences wanted within 0.7 half widths on each side of a cadence before its window stops growing, as a
+#: fraction of the half width in cadences (an unmasked stretch holds 0.7 of it: it never grows there)
+MIN_SIDE_FRACTION = 0.35
 #: polynomial degree where the window grew to bridge a masked stretch (2 elsewhere)
 BRIDGE_DEGREE = 3
 #: the window never grows beyond this many half widths
@@ -158,9 +159,10 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     h = float(half_width_cadences) * cadence
     use = ~mask & np.isfinite(y)
     stride = max(1, int(half_width_cadences) // STRIDE_DIVISOR)
+    min_side = max(3, int(round(MIN_SIDE_FRACTION * half_width_cadences)))
     base = np.full(n, np.nan)
     for _ in range(max(1, int(n_iter))):
-        base = kernels.local_poly_baseline(time, y, use.astype(np.float64), block, h, MIN_SIDE, MAX_GROWTH * h,
+        base = kernels.local_poly_baseline(time, y, use.astype(np.float64), block, h, min_side, MAX_GROWTH * h,
                                            stride=stride, bridge_degree=BRIDGE_DEGREE)
         r = y - base
         # clip only short excursions (outliers standing out from their neighbours' residuals), never a stretch the

@@ -12,7 +12,7 @@ one function. Everything happens on the cadences the model kept (good, passing i
    trend on both sides, per block when a gap is longer than ``baseline.DEFAULT_MAX_GAP`` (0.5 d).
 3. **Fits and extents** (:func:`extend_groups`): each group's relative excess ``flux / baseline - 1`` is fitted
    with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default) in a window that
-   grows until the fitted flare has decayed below ``MASK_SIGMA`` local sigmas (at most ``max_extend``
+   grows until the fitted flare has decayed below ``LEVEL_SIGMA`` local sigmas (at most ``max_extend``
    cadences past its candidate cadences). A group whose fitted flare has not returned to the baseline where
    the next group starts, with the data between following the fit, is joined with it (:func:`join_connected`):
    a day-long decay stays one flare. Components are added while the BIC criterion accepts them.
@@ -65,13 +65,15 @@ MAX_EXTEND_DAYS = 1.5
 #: distance (kept cadences) to a gap / light-curve edge that sets near_gap / near_edge
 DEFAULT_EDGE_WINDOW = 100
 #: minimum signal-to-noise of a flare group's ED (the ``snr`` column); lower -> ``low_snr``
-DEFAULT_MIN_SNR = 6.0
+DEFAULT_MIN_SNR = 7.0
 #: a secondary peak counts in ``n_peaks`` when its height and prominence exceed this many local sigmas
 DEFAULT_PEAK_SIGMA = 5.0
 #: tstart / tstop: where the fitted component exceeds this many local sigmas
 LEVEL_SIGMA = 1.0
 #: the baseline masks a fitted flare where it exceeds this many local sigmas; fit windows grow to it
 MASK_SIGMA = 0.2
+#: the mask runs this fraction of a fitted flare's decay (peak to MASK_SIGMA) beyond it
+MASK_TAIL = 0.5
 #: half width (days) of the window in which a flare's local noise is measured
 NOISE_WINDOW = 0.5
 #: largest FWHM a fitted component may have (days): a wider excess is variability, not a flare
@@ -208,11 +210,9 @@ def count_peaks(excess: np.ndarray, min_height: float) -> int:
     if n == 0:
         return 0
     count = 0
-    for i in range(n):
-        if not ((i == 0 or y[i] > y[i - 1]) and (i == n - 1 or y[i] >= y[i + 1])):
-            continue
-        if y[i] < min_height:
-            continue
+    left = np.r_[True, y[1:] > y[:-1]]
+    right = np.r_[y[:-1] >= y[1:], True]
+    for i in np.flatnonzero(left & right & (y >= min_height)).tolist():  # local maxima high enough
         j = i - 1
         lmin = y[i]
         while j >= 0 and y[j] <= y[i]:
@@ -408,13 +408,14 @@ def join_connected(fit: flarefit.Fit | None, k: _Kept, y: np.ndarray, last: int,
                    sigma: float, template: str) -> bool:
     """Step 3b: does the flare fitted up to ``last`` continue into the next group starting at ``next_first``?
 
-    Yes when the fitted flare still exceeds ``MASK_SIGMA`` local sigmas at the next group's first cadence and the
+    Yes when the fitted flare still exceeds ``LEVEL_SIGMA`` local sigmas at the next group's first cadence (the next
+    group starts inside this flare's [tstart, tstop]) and the
     data between the groups hold at least half of the fitted flux there (they follow the fitted decay: the flux
     has not returned to the baseline).
     """
     if fit is None or not fit.ok:
         return False
-    if _decay_end(fit, MASK_SIGMA * sigma, template) < k.time[next_first]:
+    if _decay_end(fit, LEVEL_SIGMA * sigma, template) < k.time[next_first]:
         return False
     between = slice(last + 1, next_first)
     if next_first - last - 1 <= 0:
@@ -444,7 +445,7 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
     The window of a group spans ``PRE_CADENCES`` (or half its length) before its first candidate cadence and
     ``POST_CADENCES`` (or twice its length) after its last, never into the previous group's window, the next
     group or another baseline block, nor more than ``max_extend`` cadences beyond its candidate cadences. After a
-    fit, the window grows to where the fitted flare decays below ``MASK_SIGMA`` local sigmas (plus a quarter of
+    fit, the window grows to where the fitted flare decays below ``LEVEL_SIGMA`` local sigmas (plus a quarter of
     that time); when that reaches the next group and :func:`join_connected` agrees, the two are fitted as one.
     While the window grows one template is fitted (warm-started); components are searched for in the final window.
     """
@@ -469,7 +470,7 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
                                                  FWHM_MIN_CAP * s.cad_d))
             fit, comp = _fit_window(k, y, ws, we, first, last, sigma, s, seed, False, cache, max_fwhm)
             seed = fit.params if fit is not None and fit.ok else None
-            end_t = _decay_end(fit, MASK_SIGMA * sigma, s.template)
+            end_t = _decay_end(fit, LEVEL_SIGMA * sigma, s.template)
             if s.merge_connected and nxt <= blk_last and j + 1 < len(groups) \
                     and join_connected(fit, k, y, last, nxt, sigma, s.template):
                 j += 1
@@ -497,14 +498,20 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
 
 def flare_mask(fits: list[GroupFit], groups: list[tuple[int, int]], k: _Kept) -> np.ndarray:
     """Step 4: the next baseline mask: the candidates, and each fitted flare where it exceeds ``MASK_SIGMA``
-    local sigmas (one cadence of margin each side); a group without a converged fit masks its candidates only."""
+    local sigmas, one cadence earlier and ``MASK_TAIL`` of its decay longer (a fit whose tail came out short, the
+    baseline having risen under it, must not keep its baseline there); a group without a converged fit masks
+    its candidates only."""
     mask = candidate_mask(groups, k)
     for g in fits:
         if g.fit is None or not g.fit.ok:
             continue
-        above = np.flatnonzero(g.total() > MASK_SIGMA * g.sigma)
+        tot = g.total()
+        above = np.flatnonzero(tot > MASK_SIGMA * g.sigma)
         if above.size:
-            mask[max(g.ws + above[0] - 1, 0):g.ws + above[-1] + 2] = True
+            a, b = g.ws + int(above[0]), g.ws + int(above[-1])
+            peak = g.ws + int(np.argmax(tot))
+            b = min(b + 1 + int(MASK_TAIL * max(b - peak, 0)), int(k.blast_of[b]))
+            mask[max(a - 1, int(k.bfirst_of[a])):b + 1] = True
     return mask
 
 

@@ -55,7 +55,7 @@ def find_flares(source: Any, model: FlareModel | None = None, *, threshold: floa
     peak_sigma : float
         Significance (local sigmas) of a secondary peak for ``n_peaks`` (default 5).
     min_snr : float
-        Flag groups whose ``snr`` is below this as ``low_snr`` (default 6; a candidate with ``prob_max >= 0.95`` is
+        Flag groups whose ``snr`` is below this as ``low_snr`` (default 7; a candidate with ``prob_max >= 0.95`` is
         flagged only below 0.6 x ``min_snr``; ``-inf`` flags none).
     merge_connected : bool
         Join neighbouring candidates into one group when the fitted flare has not returned to the baseline where

@@ -16,7 +16,8 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     The excess begins at a gap or a segment start with no observed rise: the group's first cadence above
     2 local sigmas is the first cadence of a segment (after a gap of the model's gap rule, or the light curve's
     first), it already holds at least ``GAP_EDGE_FRACTION`` of the group's peak excess, and none of the last three
-    cadences before the gap (within 30 min) is above 3 sigma (steps, ramps at a sector start). Holes shorter than a gap are not enough: SPOC flags many flare peaks (impulsive outliers),
+    cadences before the gap (if it is shorter than ``GAP_RISE_MAX`` days) is above 3 sigma (steps, ramps at a
+    sector start). Holes shorter than a gap are not enough: SPOC flags many flare peaks (impulsive outliers),
     and a flare whose peak is masked also shows "no rise".
 ``single_cadence``
     Only the peak cadence is elevated: no other cadence within 2 of it exceeds ``SINGLE_FRACTION`` of the peak
@@ -24,17 +25,19 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     the next cadence).
 ``symmetric``
     The group is one component at least ``SYMMETRIC_MIN_FWHM`` cadences wide (shorter ones cannot show a
-    shape), and a single Gaussian bump (the same number of parameters) fits its window better than the flare
+    shape) whose rise is observed (3 cadences of its segment within 2 FWHM before its peak), and a single Gaussian
+    bump (the same number of parameters) fits its window better than the flare
     template, by more than ``SYMMETRIC_DELTA_BIC`` in the BIC (``RSS / sigma^2 + 3 ln n``): a slow symmetric
     brightening (pointing jitter, pulsation), not a flare's fast rise and slower decay.
 ``sap_disagrees``
     The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: the SAP excess in
-    flux units over a straight line fitted to ``SIDE_CADENCES`` cadences either side, measured with the group's
+    flux units over a straight line fitted to the ``SIDE_CADENCES`` usable cadences nearest either side (within
+    ``SIDE_MAX`` days; a constant when only one side has them), measured with the group's
     fitted shape as a matched filter, is below ``SAP_FRACTION`` of the flux's and the difference exceeds
     ``SAP_SIGMA`` standard errors.
 ``centroid_jump``
-    The file has MOM_CENTR1/2 and either centroid steps at the event: the difference of its medians over
-    ``SIDE_CADENCES`` cadences after and before the group exceeds ``CENTROID_Z`` standard errors and
+    The file has MOM_CENTR1/2 and either centroid steps at the event: the difference of its medians over the
+    ``SIDE_CADENCES`` usable cadences nearest after and before the group exceeds ``CENTROID_Z`` standard errors and
     ``CENTROID_CONTROL`` times the median of the same difference at control positions of the light curve.
 """
 from __future__ import annotations
@@ -66,12 +69,14 @@ PHASE_WIDTH = 0.05
 PERIODIC_MIN_OTHERS = 2
 PERIODIC_P = 1e-3
 GAP_EDGE_FRACTION = 0.5
+GAP_RISE_MAX = 0.1
 SINGLE_FRACTION = 0.2
 SAP_FRACTION = 0.3
 SAP_SIGMA = 3.0
 SYMMETRIC_DELTA_BIC = 10.0
 SYMMETRIC_MIN_FWHM = 5.0
 SIDE_CADENCES = 30
+SIDE_MAX = 0.3
 CENTROID_Z = 8.0
 CENTROID_CONTROL = 5.0
 #: the dominant period counts when its false-alarm probability (Baluev 2008, astropy) is below this
@@ -155,9 +160,10 @@ def gap_edge_flag(y: np.ndarray, time: np.ndarray, seg: np.ndarray, lo: int, hi:
     after_gap = f == 0 or seg[f] != seg[f - 1]
     if not (after_gap and y[f] >= GAP_EDGE_FRACTION * peak):
         return False
-    # a rise seen just before the gap (the last cadences before it, within 30 min, above 3 sigma) is a rise
+    # a rise seen just before the gap (the last three cadences before it, across a gap shorter than GAP_RISE_MAX,
+    # above 3 sigma) is a rise
     before = np.arange(max(f - 3, 0), f)
-    before = before[(time[f] - time[before]) < 30.0 / 1440.0]
+    before = before[(time[f] - time[before]) < GAP_RISE_MAX]
     return not bool(np.any(y[before] > 3.0 * sigma))
 
 
@@ -172,8 +178,15 @@ def single_cadence_flag(y: np.ndarray, lo: int, hi: int, sigma: float) -> bool:
     return bool(not np.any(near > cut))
 
 
-def _side_windows(n: int, lo: int, hi: int, bfirst: int, blast: int) -> tuple[slice, slice]:
-    return slice(max(lo - SIDE_CADENCES, bfirst), lo), slice(hi + 1, min(hi + 1 + SIDE_CADENCES, blast + 1))
+def _sides(lo: int, hi: int, usable: np.ndarray, time: np.ndarray, bfirst: int,
+           blast: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``SIDE_CADENCES`` usable cadences nearest before ``lo`` and after ``hi`` (same block, within
+    ``SIDE_MAX`` days): the flare's neighbourhood without the flare or its neighbours' masks."""
+    before = bfirst + np.flatnonzero(usable[bfirst:lo])
+    before = before[time[before] >= time[lo] - SIDE_MAX][-SIDE_CADENCES:]
+    after = hi + 1 + np.flatnonzero(usable[hi + 1:blast + 1])
+    after = after[time[after] <= time[hi] + SIDE_MAX][:SIDE_CADENCES]
+    return before, after
 
 
 def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray, time: np.ndarray, lo: int, hi: int,
@@ -187,15 +200,16 @@ def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray,
     m = np.clip(np.nan_to_num(shape if shape is not None else yy), 0.0, None)
     if not m.any():
         return False
-    before, after = _side_windows(y.size, lo, hi, bfirst, blast)
-    side = np.r_[np.arange(before.start, before.stop), np.arange(after.start, after.stop)]
-    side = side[usable[side] & np.isfinite(sap[side])]
+    before, after = _sides(lo, hi, usable & np.isfinite(sap), time, bfirst, blast)
+    side = np.r_[before, after]
     idx = np.arange(lo, hi + 1)
     ok = np.isfinite(sap[idx]) & np.isfinite(flux[idx])
     if side.size < 10 or not ok.any():
         return False
     idx, m = idx[ok], m[ok]
-    coef = np.polyfit(time[side] - time[lo], sap[side], 1)
+    # a straight line through both sides; a constant when only one side has data (never extrapolate a slope)
+    deg = 1 if before.size >= 5 and after.size >= 5 else 0
+    coef = np.polyfit(time[side] - time[lo], sap[side], deg)
     w2 = float(np.sum(m * m))
     if w2 <= 0:
         return False
@@ -209,7 +223,8 @@ def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray,
     return bool(a_sap < SAP_FRACTION * a_pdc and a_pdc - a_sap > SAP_SIGMA * noise)
 
 
-def symmetric_flag(time: np.ndarray, y: np.ndarray, g: dict[str, Any], sigma: float, cad_d: float) -> bool:
+def symmetric_flag(time: np.ndarray, y: np.ndarray, seg: np.ndarray, g: dict[str, Any], sigma: float,
+                   cad_d: float) -> bool:
     """A single symmetric (Gaussian) bump describes the window of a one-component group at least
     ``SYMMETRIC_MIN_FWHM`` cadences wide better than its flare fit by the BIC (more than ``SYMMETRIC_DELTA_BIC``):
     a slow, symmetric brightening, not a flare's fast rise and slow decay."""
@@ -217,42 +232,45 @@ def symmetric_flag(time: np.ndarray, y: np.ndarray, g: dict[str, Any], sigma: fl
     if fit is None or fit.k > 1 or float(fit.params[0, 1]) < SYMMETRIC_MIN_FWHM * cad_d:
         return False
     ws, we = g["ws"], g["we"]
+    tp, w = float(fit.params[0, 0]), float(fit.params[0, 1])
+    ip = int(np.clip(np.searchsorted(time, tp), ws, we))
+    rise = np.arange(ws, ip)
+    rise = rise[(seg[rise] == seg[ip]) & (time[rise] >= tp - 2.0 * w)]
+    if rise.size < 3:  # the rise is not observed (a gap, the light curve's start): no shape to judge
+        return False
     tt, yy = time[ws:we + 1], y[ws:we + 1]
     ok = np.isfinite(yy)
     return bool(flarefit.gaussian_preference(tt[ok], yy[ok], fit, sigma) > SYMMETRIC_DELTA_BIC)
 
 
-def _step(c: np.ndarray, lo: int, hi: int, usable: np.ndarray, bfirst: int, blast: int) -> tuple[float, float]:
+def _step(c: np.ndarray, lo: int, hi: int, usable: np.ndarray, time: np.ndarray, bfirst: int,
+          blast: int) -> tuple[float, float]:
     """(median after - median before, its standard error) of series ``c`` around [lo, hi]."""
-    before, after = _side_windows(c.size, lo, hi, bfirst, blast)
-    b = np.arange(before.start, before.stop)
-    a = np.arange(after.start, after.stop)
-    b = b[usable[b] & np.isfinite(c[b])]
-    a = a[usable[a] & np.isfinite(c[a])]
+    b, a = _sides(lo, hi, usable & np.isfinite(c), time, bfirst, blast)
     if b.size < 5 or a.size < 5:
         return float("nan"), float("nan")
     s = ptp_sigma(np.r_[c[b], c[a]])
     return float(np.median(c[a]) - np.median(c[b])), 1.2533 * s * math.sqrt(1.0 / b.size + 1.0 / a.size)
 
 
-def centroid_flag(centr: list[np.ndarray], lo: int, hi: int, usable: np.ndarray, bfirst: int, blast: int,
-                  control: list[float]) -> bool:
+def centroid_flag(centr: list[np.ndarray], lo: int, hi: int, usable: np.ndarray, time: np.ndarray, bfirst: int,
+                  blast: int, control: list[float]) -> bool:
     """A step of either centroid at the group (module docstring); ``control``: median |step| per centroid."""
     for c, ctrl in zip(centr, control):
-        d, se = _step(c, lo, hi, usable, bfirst, blast)
+        d, se = _step(c, lo, hi, usable, time, bfirst, blast)
         if np.isfinite(d) and se > 0 and abs(d) > CENTROID_Z * se and abs(d) > CENTROID_CONTROL * ctrl:
             return True
     return False
 
 
-def control_steps(c: np.ndarray, usable: np.ndarray, block_first: np.ndarray, block_last: np.ndarray,
-                  n_pos: int = 40) -> float:
+def control_steps(c: np.ndarray, usable: np.ndarray, time: np.ndarray, block_first: np.ndarray,
+                  block_last: np.ndarray, n_pos: int = 40) -> float:
     """Median |step| of series ``c`` at ``n_pos`` positions spread over the light curve (the typical step)."""
     n = c.size
     if n < 4 * SIDE_CADENCES:
         return float("nan")
     pos = np.linspace(SIDE_CADENCES, n - SIDE_CADENCES - 1, n_pos).astype(np.int64)
-    steps = [abs(_step(c, p, p, usable, int(block_first[p]), int(block_last[p]))[0]) for p in pos]
+    steps = [abs(_step(c, p, p, usable, time, int(block_first[p]), int(block_last[p]))[0]) for p in pos]
     steps = [s for s in steps if np.isfinite(s)]
     return float(np.median(steps)) if steps else float("nan")
 
@@ -283,7 +301,7 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     sap = aux.get("sap_flux")
     sap = sap[kept] if sap is not None and flux_column != "sap_flux" and np.isfinite(sap[kept]).any() else None
     centr = [aux[c][kept] for c in ("mom_centr1", "mom_centr2") if c in aux and np.isfinite(aux[c][kept]).any()]
-    control = [control_steps(c, usable, block_first, block_last) for c in centr]
+    control = [control_steps(c, usable, time, block_first, block_last) for c in centr]
     period, power = dominant_period(time, flux / np.nanmedian(flux), usable)
     meta.update(ls_period_d=period if np.isfinite(period) else None,  # None, not NaN: survives every format
                 ls_power=power if np.isfinite(power) else None)
@@ -300,8 +318,8 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
             "single_cadence": single_cadence_flag(y, lo, hi, sig),
             "sap_disagrees": sap_flag(sap, flux, base, y, time, lo, hi, usable, bf, bl, g.get("model"))
             if sap is not None else False,
-            "symmetric": symmetric_flag(time, y, g, sig, cad_d),
-            "centroid_jump": centroid_flag(centr, lo, hi, usable, bf, bl, control) if centr else False,
+            "symmetric": symmetric_flag(time, y, seg, g, sig, cad_d),
+            "centroid_jump": centroid_flag(centr, lo, hi, usable, time, bf, bl, control) if centr else False,
         }
         for name, v in values.items():
             flags[name][g["rows"]] = v

@@ -146,7 +146,7 @@ def test_centroid_jump():
 def test_confident_candidate_survives_a_borderline_snr():
     """A flare whose snr falls between 0.6 x min_snr and min_snr: low_snr unless the model is sure of it."""
     rel = one_flare(amp=0.003, fwhm=6 / 1440)
-    lc, _ = lc_with(rel, seed=4)
+    lc, _ = lc_with(rel, seed=7)
     base = flares_from_probabilities(lc, prob_where(rel, 1e-3, 0.9), keep_all=True)
     assert len(base) == 1 and abs(base["tpeak"][0] - lc.time[1500]) < 2 * CAD
     snr = float(base["snr"][0])
