@@ -163,13 +163,6 @@ class SlidingMember:
         for job in self.tasks(prep, out):
             job()
 
-    def run_segment(self, x: np.ndarray, out: np.ndarray) -> None:
-        """Probabilities of every window start of one segment ``x`` (channels, L) into ``out`` (L - window + 1,)."""
-        n = x.shape[1] - self.window + 1
-        for a in range(0, n, self.chunk):
-            b = min(a + self.chunk, n)
-            self._run(x[:, a:b + self.window - 1], out[a:b])
-
     def _run(self, x: np.ndarray, out: np.ndarray) -> None:
         seg = np.ascontiguousarray(x[None], dtype=np.float32)
         out[:] = self.session.run(None, {self.input_name: seg})[0].reshape(-1)
