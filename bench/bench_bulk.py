@@ -10,9 +10,11 @@ configuration runs in its own child process, side by side in this one run:
   pool x2      ``workers=2``: two spawned worker processes
   dask local   ``dask_address="local", workers=2``: an in-process Dask cluster with two threads
 
-Reported per configuration: wall time (worker start-up included), light curves per hour, the median
-seconds per file, and the peak resident memory of each process that scored files (``VmHWM``; the pool's
-workers report their own, the in-process runs the child's). The CPU is printed and written with the JSON.
+Reported per configuration: wall time (worker start-up included), light curves per hour, CPU seconds per
+light curve (user + system of the run's processes: what a busy, shared machine distorts least) and the
+rate it allows when CPU-bound on all cores, the median seconds per file, and the peak resident memory of
+each process that scored files (``VmHWM``; the pool's workers report their own, the in-process runs the
+child's). The CPU and the load average are printed and written with the JSON.
 
 Usage::
 
@@ -81,13 +83,19 @@ def child(args: argparse.Namespace) -> None:
     from flarelight.runtime.bulk import process_files
     from flarelight.runtime.sweep_task import peak_memory_mb
 
+    import resource
+
+    def cpu() -> float:  # this process and its (reaped) worker processes, user + system
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
     _, kwargs = CONFIGS[args.child]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     run = process_files([args.inputs], args.out, model=args.model, threads_per_worker=1, **kwargs)
-    wall = time.perf_counter() - t0
+    wall, cpu_s = time.perf_counter() - t0, cpu() - c0
     ok = run["status"] == "ok"
     peaks = sorted(set(np.round(run["peak_mb"][ok], 1)))  # each process's last report is its peak so far
-    json.dump({"wall_s": wall, "n_ok": int(ok.sum()), "n_error": int((run["status"] == "error").sum()),
+    json.dump({"wall_s": wall, "cpu_s": cpu_s, "n_ok": int(ok.sum()), "n_error": int((run["status"] == "error").sum()),
                "median_file_s": float(np.median(run["seconds"][ok])) if ok.any() else float("nan"),
                "worker_peak_mb": float(max(peaks)) if peaks else float("nan"), "child_peak_mb": peak_memory_mb(),
                "n_flares": int(run["n_flares"][ok].sum())}, sys.stdout)
@@ -129,23 +137,31 @@ def main() -> None:
                 sys.exit(f"{label} failed:\n{done.stderr[-3000:]}")
             r = json.loads(done.stdout)
             r["lc_per_hour"] = r["n_ok"] / r["wall_s"] * 3600.0
+            r["cpu_s_per_lc"] = r["cpu_s"] / max(r["n_ok"], 1)
             results[key] = {"label": label, **r}
             print(f"  {label:<24} {r['wall_s']:8.1f} s  {r['lc_per_hour']:9.0f} LC/h  "
-                  f"{r['median_file_s']:6.2f} s/file  peak {r['worker_peak_mb']:6.0f} MB/worker", flush=True)
+                  f"{r['cpu_s_per_lc']:6.2f} CPU s/LC  {r['median_file_s']:6.2f} s/file  "
+                  f"peak {r['worker_peak_mb']:6.0f} MB/worker", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print(f"| configuration | light curves/hour | median s/file | peak MB per worker | wall s ({args.n} files) |")
-    print("|---|---:|---:|---:|---:|")
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"| configuration | light curves/hour | CPU s per LC | LC/hour if CPU-bound on {cores} cores | "
+          f"median s/file | peak MB per worker | wall s ({args.n} files) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results.values():
-        print(f"| {r['label']} | {r['lc_per_hour']:.0f} | {r['median_file_s']:.2f} | {r['worker_peak_mb']:.0f} | "
+        print(f"| {r['label']} | {r['lc_per_hour']:.0f} | {r['cpu_s_per_lc']:.2f} | "
+              f"{cores * 3600.0 / r['cpu_s_per_lc']:.0f} | {r['median_file_s']:.2f} | {r['worker_peak_mb']:.0f} | "
               f"{r['wall_s']:.1f} |")
+    print(f"\nload average at the end: {load:.1f} on {cores} cores (other processes make wall times longer; CPU s "
+          "per LC much less so)")
     same = len({r["n_flares"] for r in results.values()}) == 1
     print(f"\nflares found: {', '.join(str(r['n_flares']) for r in results.values())} "
           f"({'identical' if same else 'DIFFERENT'} across configurations)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count(), "n": args.n,
+    args.json.write_text(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count(), "load_average": load, "n": args.n,
                                      "model": model.model_id, "engine": model.engine, "results": results},
                                     indent=2))
     print(f"-> {args.json}")
