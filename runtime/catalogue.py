@@ -8,23 +8,30 @@ one function. Everything happens on the cadences the model kept (good, passing i
 1. **Candidates** (:func:`candidate_groups`): maximal runs of ``prob > threshold`` inside one segment, merged
    across at most ``merge_gap`` cadences, with at least ``min_cadences`` cadences above threshold.
 2. **Baseline** (:func:`_baseline`, :mod:`~flarelight.runtime.baseline`): a robust local quadratic of the flux
-   with every candidate masked, iterated with clipping, continued across short gaps and segment ends from the
-   trend on both sides, per block when a gap is longer than ``baseline.DEFAULT_MAX_GAP`` (0.5 d).
+   with every candidate masked, iterated with clipping (short outliers, eclipse/transit dips bridged), continued
+   across short gaps and segment ends from the trend on both sides (a cubic across long masked stretches, the
+   local trend extrapolated at a segment end, never held flat), per block when a gap is longer than
+   ``baseline.DEFAULT_MAX_GAP`` (0.5 d).
 3. **Fits and extents** (:func:`extend_groups`): each group's relative excess ``flux / baseline - 1`` is fitted
-   with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default) in a window that
-   grows until the fitted flare has decayed below ``LEVEL_SIGMA`` local sigmas (at most ``max_extend``
-   cadences past its candidate cadences). A group whose fitted flare has not returned to the baseline where
-   the next group starts, with the data between following the fit, is joined with it (:func:`join_connected`):
-   a day-long decay stays one flare. Components are added while the BIC criterion accepts them.
+   with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default, peaks within
+   ``PEAK_SLACK`` cadences of its candidates, FWHM at most ``FWHM_PER_SPAN`` x their span and ``MAX_FWHM``) in a
+   window that grows while the fitted flare still exceeds ``LEVEL_SIGMA`` local sigmas at its end and the data
+   there still hold a significant excess (at most ``max_extend`` cadences past its candidate cadences). A group
+   whose fitted flare still exceeds ``LEVEL_SIGMA`` where the next group starts, with the data between holding at
+   least half the fitted flux, is joined with it (:func:`join_connected`): a day-long decay stays one flare, and
+   flares separated by a return to the baseline stay separate groups. Components are then added while the BIC
+   criterion of :mod:`~flarelight.runtime.flarefit` accepts them. A fit whose peak sits in a hole of the data
+   (``HOLE_PEAK_RATIO``) is not used: the group is measured directly.
 4. **Iteration**: the baseline is fitted again with each fitted flare masked where it exceeds ``MASK_SIGMA``
-   local sigmas (so it never rises under a decay), and step 3 repeats, until the masks stop changing
-   (at most ``N_ROUNDS`` rounds).
+   (0.2) local sigmas and ``MASK_TAIL`` of its decay beyond (so it never rises under a decay), and step 3
+   repeats, until the masks stop changing (at most ``N_ROUNDS`` rounds; the last round's fits are measured).
 5. **Measurements** (:func:`measure`): one row per component, sharing a ``group`` id: ``tstart``/``tstop``
    where the component's fitted (exposure-averaged) template rises above / decays below ``LEVEL_SIGMA`` (1)
    local sigma; ``amplitude``, ``fwhm``, ``ed`` from the fit, with uncertainties; ``ed_sum`` the direct sum of
-   the excess over the group's interval, shared among its components in proportion to their fitted flux.
+   the excess over the group's interval, shared among its components in proportion to their fitted flux;
+   ``snr`` the group fit's significance, ``sqrt(chi^2(no flare) - chi^2(fit))`` in local sigmas.
 6. **Vetting** (:mod:`~flarelight.runtime.vetting`): flags per group (``low_snr``, ``periodic``, ``gap_edge``,
-   ``single_cadence``, ``sap_disagrees``, ``centroid_jump``) and ``vetted`` = none of them. With
+   ``single_cadence``, ``symmetric``, ``sap_disagrees``, ``centroid_jump``) and ``vetted`` = none of them. With
    ``keep_all=False`` (default) only vetted rows are returned.
 
 The local noise sigma of a flare is the robust point-to-point scatter of the excess within ``NOISE_WINDOW``

@@ -10,12 +10,14 @@ exposure averaging):
 * ``"mendoza2022"``: Mendoza et al. 2022 (AJ 164, 17), rescaled so that ``tpeak`` is its maximum and
   ``amplitude`` its peak value (``fwhm`` keeps the paper's meaning); averaged over 7 sub-exposures.
 
-:func:`fit_flare` is a Levenberg-Marquardt least-squares fit (numpy; the model is a numba kernel) of
-``(tpeak, ln fwhm, amplitude)`` per component. :func:`fit_components` adds components one at a time at the
+:func:`fit_flare` is a Levenberg-Marquardt least-squares fit of ``(tpeak, ln fwhm, amplitude)`` per component
+(for Davenport entirely in a numba kernel, :func:`flarelight.runtime.kernels.lm_davenport`; for Mendoza in numpy
+with central-difference derivatives), peaks and widths clamped to bounds. :func:`fit_components` adds components one at a time at the
 largest remaining residual and keeps a ``k + 1``-component fit only when it is significantly better:
 its Bayesian information criterion ``BIC = RSS / sigma^2 + 3k ln n`` (``sigma`` the local noise, ``n`` the
-fitted cadences) is lower by more than ``delta_bic``
-(default 10, "very strong" evidence on the Kass & Raftery 1995 scale), every amplitude exceeds
+fitted cadences) is lower by more than ``delta_bic`` (default 10, "very strong" evidence on the Kass & Raftery
+1995 scale; with 3 more parameters the residual chi^2 must drop by 10 + 3 ln n, ~28 for 400 cadences), every
+amplitude exceeds
 ``NEW_COMPONENT_SIGMA`` (3) times the local noise, and no component is wider than ``COMPONENT_WIDTH_RATIO`` (3)
 times the widest before it (or ``COMPONENT_MIN_WIDTH`` exposures).
 
@@ -231,7 +233,7 @@ def fit_flare(time: np.ndarray, y: np.ndarray, sigma: float, init: np.ndarray, e
 
     if template == "davenport2014":
         params, rss, m, jac = kernels.lm_davenport(time, y, init, exposure, (lo_t, hi_t), fwhm_bounds, max_iter, RTOL)
-        return _finish(params, rss, m, jac, n, sigma, lw_lo, lw_hi)
+        return _finish(params, rss, m, jac, n, sigma)
     th = _theta(init)
     m, jac = model(time, _params(th), exposure, template, jacobian=True)
     r = y - m
@@ -264,11 +266,10 @@ def fit_flare(time: np.ndarray, y: np.ndarray, sigma: float, init: np.ndarray, e
             lam *= 4.0
         if not improved or done:
             break
-    return _finish(_params(th), rss, m, jac, n, sigma, lw_lo, lw_hi)
+    return _finish(_params(th), rss, m, jac, n, sigma)
 
 
-def _finish(params: np.ndarray, rss: float, m: np.ndarray, jac: np.ndarray, n: int, sigma: float, lw_lo: float,
-            lw_hi: float) -> Fit:
+def _finish(params: np.ndarray, rss: float, m: np.ndarray, jac: np.ndarray, n: int, sigma: float) -> Fit:
     """The :class:`Fit` of converged parameters: covariance, ``ok``, components sorted by peak time."""
     k = params.shape[0]
     dof = max(n - 3 * k, 1)

@@ -32,7 +32,8 @@ Every flag is decided per flare group (all components of a group share it); ``ve
 ``sap_disagrees``
     The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: the SAP excess in
     flux units over a straight line fitted to the ``SIDE_CADENCES`` usable cadences nearest either side (within
-    ``SIDE_MAX`` days; a constant when only one side has them), measured with the group's
+    ``SIDE_MAX`` days; through one side when only one has them and it spans at least the group, else a constant),
+    measured with the group's
     fitted shape as a matched filter, is below ``SAP_FRACTION`` of the flux's and the difference exceeds
     ``SAP_SIGMA`` standard errors.
 ``centroid_jump``
@@ -79,7 +80,7 @@ SIDE_CADENCES = 30
 SIDE_MAX = 0.3
 CENTROID_Z = 8.0
 CENTROID_CONTROL = 5.0
-#: the dominant period counts when its false-alarm probability (Baluev 2008, astropy) is below this
+#: the dominant period counts when its false-alarm probability (Baluev 2008: :func:`fap_baluev`) is below this
 PERIOD_FAP = 1e-3
 #: the periodogram is computed on the flux averaged in bins of this many days
 LS_BIN = 1.0 / 48.0
@@ -95,6 +96,20 @@ def poisson_sf(k: int, lam: float) -> float:
         term *= lam / m
         cdf += term
     return max(0.0, 1.0 - cdf)
+
+
+def fap_baluev(power: float, fmax: float, time: np.ndarray) -> float:
+    """False-alarm probability of a peak of standard-normalised Lomb-Scargle ``power`` searched up to frequency
+    ``fmax`` (Baluev 2008; astropy's "baluev" method, written with :func:`math.lgamma` so that no scipy is needed)."""
+    n = time.size
+    if n < 5 or not 0.0 <= power < 1.0:
+        return 0.0 if power >= 1.0 else 1.0
+    nh, nk = n - 1, n - 3
+    single = (1.0 - power) ** (0.5 * nk)
+    gamma = math.sqrt(2.0 / nh) * math.exp(math.lgamma(nh / 2.0) - math.lgamma((nh - 1) / 2.0))
+    w = fmax * math.sqrt(4.0 * math.pi * float(np.var(time)))
+    tau = gamma * w * (1.0 - power) ** (0.5 * (nk - 1)) * math.sqrt(0.5 * nh * power)
+    return float(1.0 - (1.0 - single) * math.exp(-tau))
 
 
 def dominant_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> tuple[float, float]:
@@ -121,7 +136,7 @@ def dominant_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> t
     if freq.size == 0 or not np.isfinite(power).any():
         return float("nan"), float("nan")
     i = int(np.nanargmax(power))
-    fap = float(ls.false_alarm_probability(power[i], minimum_frequency=fmin, maximum_frequency=fmax))
+    fap = fap_baluev(float(power[i]), fmax, tb)
     if not fap < PERIOD_FAP:
         return float("nan"), float(power[i])
     return float(1.0 / freq[i]), float(power[i])
@@ -207,8 +222,11 @@ def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray,
     if side.size < 10 or not ok.any():
         return False
     idx, m = idx[ok], m[ok]
-    # a straight line through both sides; a constant when only one side has data (never extrapolate a slope)
-    deg = 1 if before.size >= 5 and after.size >= 5 else 0
+    # a straight line through both sides; through one side only when it spans at least the group (a segment end
+    # on a rotational slope), else a constant
+    one = before if before.size >= after.size else after
+    deg = 1 if (before.size >= 5 and after.size >= 5) or (
+        one.size >= 10 and time[one[-1]] - time[one[0]] >= time[hi] - time[lo]) else 0
     coef = np.polyfit(time[side] - time[lo], sap[side], deg)
     w2 = float(np.sum(m * m))
     if w2 <= 0:
@@ -328,5 +346,5 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     return flags, meta
 
 
-__all__ = ["FLAGS", "vet", "dominant_period", "periodic_flags", "gap_edge_flag", "single_cadence_flag", "sap_flag",
+__all__ = ["FLAGS", "vet", "dominant_period", "fap_baluev", "periodic_flags", "gap_edge_flag", "single_cadence_flag", "sap_flag",
            "centroid_flag", "poisson_sf"]

@@ -46,6 +46,21 @@ def test_poisson_sf():
         assert poisson_sf(k, lam) == pytest.approx(ref, abs=1e-12)
 
 
+def test_fap_baluev_matches_astropy():
+    pytest.importorskip("scipy")  # astropy's own implementation needs it; ours does not
+    from astropy.timeseries import LombScargle
+
+    from flarelight.runtime.vetting import fap_baluev
+
+    rng = np.random.default_rng(6)
+    t = np.sort(rng.uniform(0, 27, 900))
+    y = 0.3 * np.sin(2 * np.pi * t / 3.1) + rng.normal(0, 1, t.size)
+    ls = LombScargle(t, y)
+    for power in (0.005, 0.01, 0.02, 0.05):
+        ref = float(ls.false_alarm_probability(power, maximum_frequency=10.0, method="baluev"))
+        assert fap_baluev(power, 10.0, t) == pytest.approx(ref, rel=1e-4, abs=1e-12)
+
+
 def test_dominant_period_and_phase_clustering():
     rng = np.random.default_rng(1)
     time = 2000.0 + np.arange(18000) * CAD
