@@ -12,7 +12,7 @@ RUNTIME_TESTS = tests/test_kernels.py tests/test_running_median.py tests/test_mo
 # kernel tests, run a second time with numba's JIT off (the kernels as plain Python)
 KERNEL_TESTS  = tests/test_kernels.py tests/test_running_median.py
 
-.PHONY: demo test install-runtime install-dev install-runtime-test bench train-default clean
+.PHONY: demo test install-runtime install-dev install-runtime-test bench train-default train-v1 clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,12 @@ bench: install-dev
 	$(PY) bench/bench_runtime.py
 	$(PY) bench/bench_models.py
 
-## retrain the shipped ensemble from ../shared (about 10 minutes on 2 cores)
+## retrain the shipped default model, flarelight-v2, from ../shared (see models/flarelight-v2/MODEL_CARD.md)
 train-default: install-dev
+	$(PY) -m flarelight.trainer.recipe_v2 --shared ../shared --out models/flarelight-v2 --work build/flarelight-v2
+
+## retrain flarelight-v1 (about 10 minutes on 2 cores)
+train-v1: install-dev
 	$(PY) -m flarelight.trainer.recipe --shared ../shared --out models/flarelight-v1 --work build/flarelight-v1
 
 clean:

@@ -201,9 +201,12 @@ def rescore_near_flares(model: Any, lc_injected: Any, excess: np.ndarray, base_p
 
     A window counts as touched where the excess exceeds ``tol_sigma`` times the light curve's robust noise
     (the far decay tail of a long flare, 100x below the noise, is ignored: a large saving, no visible change).
+    Models running sliding graphs over a per-cadence normalisation are simply scored again, whole (exact).
     """
     from flarelight.runtime.preprocess import prepare, window_batches
 
+    if getattr(model, "engine", "windows") == "sliding" and model.preprocessing.per_cadence:
+        return model.predict(lc_injected)  # one pass per segment: cheaper than the touched windows, and exact
     pre = model.preprocessing
     prep = prepare(lc_injected, pre)
     sigma = prep.noise  # of the median-normalised flux, whatever the model's input normalisation

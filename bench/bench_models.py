@@ -109,6 +109,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--compare", type=Path, nargs="*",
                     help="more flarelight ensembles (dirs) scored beside --model with our rule (default: every other "
                          "shipped model, e.g. flarelight-v1 beside flarelight-v2)")
+    ap.add_argument("--injection-models", nargs="*",
+                    help="model keys (flarelight, stella, flarelight-v1, ...) in the injection-recovery section "
+                         "(default: all; per-window models are slow there)")
+    ap.add_argument("--impostor-models", nargs="*", help="model keys in the held-out impostor section (default: all)")
     ap.add_argument("--impostor-realisations", type=int, default=4,
                     help="simulated short-period EB / reflection binaries per flare-free test host (other impostor "
                          "kinds: one each)")
@@ -135,7 +139,7 @@ def load_stella(path: Path | None, threads: int, batch_size: int) -> Any:
 
     if path is None:
         path = RESULTS / "stella_onnx"
-        if len(list(path.glob("*.onnx"))) != 10:
+        if len([p for p in path.glob("*.onnx") if not p.name.endswith(".sliding.onnx")]) != 10:
             keras_files = sorted(STELLA_KERAS_DIR.glob("*.keras"))
             if len(keras_files) != 10:
                 sys.exit(f"expected 10 stella .keras models in {STELLA_KERAS_DIR}, found {len(keras_files)}")
@@ -321,7 +325,12 @@ def injection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
             flag = rng.uniform(size=inj.tpeak.size) < BIT512_FRACTION
             q = np.array(lc.quality if lc.quality is not None else np.zeros(len(lc), np.int64), copy=True)
             q[peak[flag]] |= 512
-            lc_inj = dataclasses.replace(lc, flux=inj.flux, quality=q)
+            aux = dict(lc.aux)
+            if "sap_flux" in aux:  # a flare on the star is in SAP flux too (the catalogue vets against SAP)
+                sap = np.asarray(aux["sap_flux"], float)
+                added = np.nan_to_num(inj.flux - lc.flux)
+                aux["sap_flux"] = sap + added * (np.nanmedian(sap) / np.nanmedian(lc.flux[lc.good]))
+            lc_inj = dataclasses.replace(lc, flux=inj.flux, quality=q, aux=aux)
             probs: dict[tuple, np.ndarray] = {}
             for mk, m in models.items():
                 if model_keys[mk] not in probs:
@@ -380,7 +389,7 @@ def completeness_tables(inj: dict[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- held-out impostors
 def impostors_fp(entries: list[dict], models: dict[str, Any], split: dict | None, realisations: int,
-                 seed: int = IMPOSTOR_SEED) -> dict[str, Any]:
+                 seed: int = IMPOSTOR_SEED, kinds: list[str] | None = None) -> dict[str, Any]:
     """False positives per day of our rule on flare-free test hosts carrying simulated impostors
     (:mod:`flarelight.trainer.impostors`) made with ``seed``, which no training run used: short-period EBs and
     reflection binaries (``realisations`` each per host) and one of every other kind per host."""
@@ -397,7 +406,13 @@ def impostors_fp(entries: list[dict], models: dict[str, Any], split: dict | None
         f = lc.flux[lc.good]
         sigma = ev.robust_sigma(f / np.median(f))
         for kind in impostors.SIMULATORS:
-            for _ in range(realisations if kind in short else 1):
+            draws = realisations if kind in short else 1
+            if kinds is not None and kind not in kinds:  # draw anyway, so every kind sees the same seeds
+                for _ in range(draws):
+                    impostors.SIMULATORS[kind](lc.time, rng, period=short[kind]) if kind in short else \
+                        impostors.simulate(kind, lc.time, rng, noise=sigma)
+                continue
+            for _ in range(draws):
                 if kind in short:
                     imp = impostors.SIMULATORS[kind](lc.time, rng, period=short[kind])
                 else:
@@ -412,13 +427,16 @@ def impostors_fp(entries: list[dict], models: dict[str, Any], split: dict | None
                     d = per.setdefault(mk, {}).setdefault(kind, [])
                     d.append((n, days))
         log(f"impostors on TIC {e['tic']} done")
-    for mk, kinds in per.items():
+    for mk, by_kind in per.items():
         rows = {}
-        for kind, v in kinds.items():
+        for kind, v in by_kind.items():
             n, days = np.array(v, float).T
             rows[kind] = {"n_fp": int(n.sum()), "days": float(days.sum()), "fp_per_day": float(n.sum() / days.sum()),
                           "n_lightcurves": int(n.size), "worst_lc_fp_per_day": float(np.max(n / days))}
-        b = [kinds[k] for k in short]
+        b = [by_kind[k] for k in short if k in by_kind]
+        if not b:
+            out["kinds"][mk] = rows
+            continue
         n, days = np.array([x for v in b for x in v], float).T
         rows["binaries"] = {"n_fp": int(n.sum()), "days": float(days.sum()), "fp_per_day": float(n.sum() / days.sum()),
                             "n_lightcurves": int(n.size)}
@@ -545,11 +563,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     det = detection(entries, models, cache, fe, split)
     t_det = time.perf_counter() - t_start
     reals = a.realisations or (2 if a.quick else 8)
-    inj = injection(entries, models, cache, fe, reals, a.flares_per_lc, a.seed, split)
+    inj_models = {k: m for k, m in models.items() if a.injection_models is None or k in a.injection_models}
+    saved = dict(CONTENDERS)
+    for c in [c for c, (mk, _) in CONTENDERS.items() if mk not in inj_models]:
+        del CONTENDERS[c]
+    inj = injection(entries, inj_models, cache, fe, reals, a.flares_per_lc, a.seed, split)
+    CONTENDERS.clear()
+    CONTENDERS.update(saved)
     comp = completeness_tables(inj)
     t_all = time.perf_counter() - t_start
     tg = targets(det)
-    imp = impostors_fp(entries, models, split, a.impostor_realisations) if a.impostor_realisations > 0 else None
+    imp_models = {k: m for k, m in models.items() if a.impostor_models is None or k in a.impostor_models}
+    imp = impostors_fp(entries, imp_models, split, a.impostor_realisations) if a.impostor_realisations > 0 else None
     t_all = time.perf_counter() - t_start
     v1 = next((c for c in compared if c.startswith("flarelight-v1")), None)
     tg2 = targets_v2(det, comp, imp, v1=v1)

@@ -12,7 +12,7 @@ from flarelight.runtime.errors import ModelFileError
 
 MODELS_DIR = Path(__file__).resolve().parent
 #: the name of the model ``FlareModel.default()`` loads
-DEFAULT_MODEL = "flarelight-v1"
+DEFAULT_MODEL = "flarelight-v2"
 #: old name of DEFAULT_MODEL, kept for callers of the first release
 DEFAULT_ENSEMBLE = DEFAULT_MODEL
 

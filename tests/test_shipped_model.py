@@ -21,7 +21,8 @@ V1 = MODELS_DIR / "flarelight-v1"
 
 @pytest.fixture(scope="module")
 def model():
-    return FlareModel.default()
+    """flarelight-v1, selectable by name since flarelight-v2 became the default (tests/test_shipped_v2.py)."""
+    return FlareModel.named("flarelight-v1")
 
 
 @pytest.fixture(scope="module")

@@ -359,7 +359,8 @@ def finalize(out: Path, shared: Path, seed: int) -> float:
     """Choose the threshold on the validation stars, write it into every member and into training.json."""
     threshold, scan = choose_threshold(out, shared, seed)
     for f in sorted(out.glob("*.onnx")):
-        set_threshold(f, threshold)
+        if not f.name.endswith(".sliding.onnx"):  # restamping the member restamps its sliding form too
+            set_threshold(f, threshold)
     record_path = out / "training.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record.update(threshold=threshold, threshold_scan=scan)

@@ -41,8 +41,8 @@ from .export import sha256_file
 from .inject import inject_flares
 from .labels import cadence_labels, load_catalogs
 from .reading import read_lightcurves
-from .recipe import (CATALOGS, EXCLUDED, EXCLUDED_FILES, assign_split, finalize, find_sources, noise_level,
-                     thin_positive_runs)
+from .recipe import (CATALOGS, EXCLUDED, EXCLUDED_FILES, assign_split, choose_threshold, find_sources, noise_level,
+                     set_threshold, thin_positive_runs)
 from .trainingset import TrainingSet
 from .windows import build_dataset
 
@@ -198,6 +198,50 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
     return ts, record
 
 
+#: the model v2 must not lose completeness against: its recorded validation scan and threshold
+REFERENCE_MODEL = "flarelight-v1"
+
+
+def reference_recall(models_dir: Path, name: str = REFERENCE_MODEL) -> float | None:
+    """The validation event recall of ``name`` at its own threshold, from its ``training.json`` scan."""
+    path = models_dir / name / "training.json"
+    if not path.is_file():
+        return None
+    rec = json.loads(path.read_text())
+    rows = [r for r in rec.get("threshold_scan", []) if r["threshold"] == rec.get("threshold")]
+    return float(rows[0]["recall"]) if rows else None
+
+
+def pick_threshold(scan: list[dict], min_recall: float | None) -> float:
+    """The highest scanned threshold whose validation event recall is at least ``min_recall`` (issue 11: keep
+    v1's completeness, gain precision); without a reference, the best validation F1 (ties to the higher)."""
+    ok = [r["threshold"] for r in scan if min_recall is not None and r["recall"] >= min_recall]
+    if ok:
+        return float(max(ok))
+    best = max(scan, key=lambda r: (round(r["f1"], 3) if np.isfinite(r["f1"]) else -1.0, r["threshold"]))
+    return float(best["threshold"])
+
+
+def finalize(out: Path, shared: Path, seed: int, models_dir: Path = Path(__file__).resolve().parents[1] / "models") -> float:
+    """Scan thresholds on the validation stars (:func:`flarelight.trainer.recipe.choose_threshold`), pick one
+    with :func:`pick_threshold` against :data:`REFERENCE_MODEL`'s validation recall, write it into every member
+    (their sliding forms follow) and into training.json."""
+    _, scan = choose_threshold(out, shared, seed)
+    ref = reference_recall(models_dir)
+    threshold = pick_threshold(scan, ref)
+    for f in sorted(out.glob("*.onnx")):
+        if not f.name.endswith(".sliding.onnx"):
+            set_threshold(f, threshold)
+    record_path = out / "training.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record.update(threshold=threshold, threshold_scan=scan,
+                  threshold_rule=(f"highest threshold whose validation event recall >= {REFERENCE_MODEL}'s at its "
+                                  f"own threshold ({ref}); F1 if no reference"))
+    write_json(record_path, record)
+    log.info("threshold %.2f chosen on the validation stars (reference recall %s)", threshold, ref)
+    return threshold
+
+
 def main(argv: list[str] | None = None) -> None:
     """Build the training set, train the members, write ONNX + sliding graphs, split.json, training.json."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -206,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--name", default=MODEL_NAME)
     ap.add_argument("--work", type=Path, default=Path("build/flarelight-v2"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-models", type=int, default=3)
+    ap.add_argument("--n-models", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--patience", type=int, default=3)

@@ -1,0 +1,166 @@
+"""Write models/flarelight-v2/MODEL_CARD.md from the recipe's training.json, the members (hashes, metadata,
+sliding graphs and their cost) and the figures of bench/results/models.json and bench/results/runtime.json.
+
+    python bench/write_model_card_v2.py [--models models/flarelight-v2] [--bench bench/results/models.json]
+                                        [--runtime bench/results/runtime.json]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from write_model_card import fmt, quality_section
+
+from flarelight.runtime import FlareModel
+from flarelight.runtime.atomic import atomic_path
+from flarelight.trainer.export import graph_sha256
+
+
+def cost_lines(model: FlareModel) -> list[str]:
+    """Multiply-adds per cadence of every member in sliding form (from the graphs' own records)."""
+    per = [m.sliding.flops_per_start / 2 if m.sliding else None for m in model.members]
+    per_window = [int(m.sliding.info.get("flops_per_window", 0)) / 2 if m.sliding else None for m in model.members]
+    total = sum(p for p in per if p)
+    return [f"- **cost**: {fmt(per[0], 0)} multiply-adds per cadence per member in sliding form "
+            f"({fmt(per_window[0], 0)} per window in per-window form); the whole ensemble of {model.n_models}: "
+            f"**{total:,.0f} multiply-adds per cadence** (issue 11's budget: 250,000; flarelight-v1: ~2.3 million; "
+            "stella's architecture: ~106,000 per member, ~1.06 million for its ten)."]
+
+
+def issue11_section(bench: dict, runtime: dict | None) -> list[str]:
+    out = ["", "## Issue 11's bars", "",
+           "From `python bench/bench_models.py` (v2, v1 and stella's ensemble in one run; held-out test stars and "
+           "held-out simulated impostors) and `python bench/bench_runtime.py` (speed, one sector).", ""]
+    for t in bench.get("targets_issue11", []):
+        status = "reported" if t["pass"] is None else ("pass" if t["pass"] else "**FAIL**, by " + fmt(t.get("misses_by"), 3))
+        out.append(f"- {t['target']}: {fmt(t['value'], 3)} ({status})")
+    imp = bench.get("impostors")
+    if imp:
+        models = list(imp["kinds"])
+        kinds = list(imp["kinds"][models[0]])
+        out += ["", f"Held-out simulated impostors (seed {imp['seed']}, never used in training) on the flare-free "
+                f"test stars TIC {', '.join(map(str, imp['hosts']))}: false positives per day of the catalogue "
+                "(`find_flares`, each model's own threshold):", "",
+                "| impostor | light curves | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
+        for k in kinds:
+            out.append(f"| {k} | {imp['kinds'][models[0]][k]['n_lightcurves']} | "
+                       + " | ".join(fmt(imp["kinds"][m][k]["fp_per_day"], 3) for m in models) + " |")
+    comp = bench["injection"]["completeness"]
+    out += ["", "Injection-recovery by issue 11's bands (completeness, number; near a gap / far; peak cadence "
+            f"flagged bit 512 / not; {bench.get('bit512_fraction', 0.3):.0%} of the peaks flagged):", "",
+            "| contender | band | completeness (n) | near gap / far | bit-512 peak / unflagged |", "|---|---|---|---|---|"]
+    for c, v in comp.items():
+        for band, b in v.get("ed_bands", {}).items():
+            out.append(f"| {c} | {band} | {fmt(b['completeness'], 3)} ({b['n']}) | {fmt(b['near_gap'])} / "
+                       f"{fmt(b['far_from_gap'])} | {fmt(b['bit512_peak'])} / {fmt(b['unflagged_peak'])} |")
+    if runtime:
+        rows = {(r["group"], r["name"]): r for r in runtime["rows"]}
+        r = runtime.get("ratios", {})
+        v1 = rows.get(("flarelight-v1", "find_flares (default)"))
+        v2 = rows.get(("flarelight-v2", "find_flares (default)"))
+        if v1 and v2:
+            out += ["", f"Speed (`bench/bench_runtime.py`, {Path(runtime['file']).name}, median of "
+                    f"{runtime['repeats']}, {runtime['machine']['cpu_model']}, load average "
+                    f"{runtime['loadavg_before'][0]:.1f} before): default `find_flares` per sector (read, score, "
+                    f"catalogue) v2 {v2['end_to_end_s']:.2f} s ({v2['engine']} engine), v1 {v1['end_to_end_s']:.2f} s "
+                    f"({v1['engine']}): **x{r.get('find_flares_v1_over_v2', float('nan')):.1f}**; stella 0.3.0 "
+                    f"`predict_ensemble` ({runtime['reference_kind']}) over v2's whole `find_flares`: "
+                    f"**x{r.get('stella_reference_over_find_flares_v2', float('nan')):.1f}**."]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", type=Path, default=Path("models/flarelight-v2"))
+    ap.add_argument("--bench", type=Path, default=Path("bench/results/models.json"))
+    ap.add_argument("--runtime", type=Path, default=Path("bench/results/runtime.json"))
+    a = ap.parse_args()
+    rec = json.loads((a.models / "training.json").read_text())
+    model = FlareModel(a.models)
+    pre = model.preprocessing
+    cnn = rec.get("cnn", {})
+    hard = rec.get("hard_negatives", {})
+    lines = [
+        "# flarelight-v2", "",
+        f"flarelight's default model: {model.n_models} small CNNs built for sliding execution (a cadence has the same "
+        "input in every window, so one pass per segment scores every cadence), trained by `flarelight.trainer` on "
+        "the real labelled TESS light curves of `../shared/data` plus injected flares and simulated impostors "
+        "(eclipsing and reflection binaries, pulsators, rotators, ramps, steps, cosmic rays) as hard negatives. "
+        "flarelight-v1 stays available: `FlareModel.named(\"flarelight-v1\")`.", "",
+        "## Use", "",
+        "    from flarelight.runtime import FlareModel, find_flares",
+        "    table = find_flares(\"tess..._lc.fits\")          # this model (the default)",
+        "    v1 = FlareModel.named(\"flarelight-v1\")           # the previous one", "",
+        "## Preprocessing (in every member's ONNX metadata)", "",
+        f"- 2-minute cadence ({pre.cadence_s:.0f} s); quality bitmask {pre.quality_bitmask}: lightkurve's default "
+        "**without ImpulsiveOutlier (512)**, whose cadences are often flare peaks on active M dwarfs (the model "
+        "learnt that a lone one-cadence spike, flagged or not, is not a flare);",
+        f"- `{pre.normalisation}`, per cadence and once per light curve: flux divided by its median, minus a running "
+        f"median of {2 * pre.baseline_half_width + 1} cadences within its segment, divided by the light curve's "
+        "robust point-to-point noise, arcsinh-compressed;",
+        f"- windows of {pre.window} cadences, the window of cadence i = input[i-{pre.offset}:i+{pre.window - pre.offset}];",
+        f"- segments split where a step exceeds {pre.gap_tolerance} x the median cadence;",
+        f"- edge mode `{pre.edge_mode}`: a second channel flags real cadences (1) and padding (0, flux 0), so every "
+        "kept cadence is scored;",
+        f"- recommended catalogue threshold {model.threshold:.2f}, chosen on the validation stars (event-level F1; "
+        "scan in `training.json`).", "",
+        "## Architecture and cost", "",
+        f"- per member: Conv1D {cnn.get('filters')} filters, kernels {cnn.get('kernels')}, `{cnn.get('padding')}` "
+        f"padding, each followed by MaxPool(2) and dropout {cnn.get('dropout')}; Flatten; Dense({cnn.get('dense')}, "
+        "relu); Dense(1, sigmoid);",
+        *cost_lines(model),
+        "- each member ships its sliding form `*.sliding.onnx` (written and checked by `flarelight.trainer.sliding` "
+        "against the per-window ONNX, Keras and float64); `FlareModel` runs it by default (`engine=\"auto\"`).", "",
+        "## How it was trained", "",
+        "    " + rec.get("command", "python -m flarelight.trainer.recipe_v2 --shared ../shared"),
+        "    make train-default   # the same", "",
+        f"- seeds: data build and split {rec['seed']}; members {rec['seeds']}; up to {rec['epochs']} epochs, batch "
+        f"{rec['batch_size']}, early stopping on the validation loss (patience {rec['patience']}, best weights kept);",
+        f"- training set: {rec['training_set']['n_windows']} windows ({rec['training_set']['n_positive']} positive), "
+        f"sha256 `{rec['training_set']['sha256']}`; {rec['injected_flares']} injected flares (3-2000 x the light "
+        "curve's noise, FWHM 2-60 min; the last copy of each light curve on top of one or two impostors); "
+        f"{hard.get('n_windows')} hard-negative windows from impostor-only copies ({hard.get('per_lc')} per light "
+        f"curve, drawn where the impostor is sharpest; impostor seed {hard.get('seed')}; kinds "
+        + ", ".join(f"{k} {v}" for k, v in sorted(hard.get("kinds", {}).items())) + ");",
+        f"- time on 2 shared cores: building {rec['build_seconds']:.0f} s, training {rec['train_seconds']:.0f} s;",
+        "- the recipe is `flarelight/trainer/recipe_v2.py` (it reuses v1's data, split, injection, thinning and "
+        "threshold choice from `recipe.py`); the impostors are `flarelight/trainer/impostors.py`.", "",
+        "### Split by star (TIC), the same as flarelight-v1's", "",
+    ]
+    for sp in ("train", "val", "test"):
+        lines.append(f"- **{sp}** ({len(rec['split'][sp])} stars): " + ", ".join(str(t) for t in rec["split"][sp]))
+    lines += ["", f"Left out (they flare but carry no labels): TIC {', '.join(map(str, rec['excluded_tics']))}; files "
+              + ", ".join(rec["excluded_files"]) + ".", "", "### Members", "",
+              "| file | member id | seed | epochs (best) | sha256 | weights sha256 | sliding graph sha256 |",
+              "|---|---|---|---|---|---|---|"]
+    by_seed = {m["seed"]: m for m in rec["members"]}
+    for mem in model.members:
+        p, meta = mem.path, mem.metadata
+        m = by_seed.get(meta.seed, {})
+        sl = p.with_name(p.stem + ".sliding.onnx")
+        lines.append(f"| {p.name} | {meta.model_id} | {meta.seed} | {m.get('epochs_run')} ({m.get('best_epoch')}) | "
+                     f"`{hashlib.sha256(p.read_bytes()).hexdigest()}` | `{graph_sha256(p)}` | "
+                     f"`{hashlib.sha256(sl.read_bytes()).hexdigest() if sl.exists() else '-'}` |")
+    lines += ["", "### Data (read in place from `../shared`; sha256)", "", "| file | TIC | kind | split | sha256 |",
+              "|---|---|---|---|---|"]
+    for f in rec["files"]:
+        lines.append(f"| {f['file']} | {f['tic']} | {f['kind']} | {f['split']} | `{f['sha256'][:16]}…` |")
+    for c in rec["catalogs"]:
+        lines.append(f"| data/catalogs/{c['file']} | – | catalogue | – | `{c['sha256'][:16]}…` |")
+    lines.append("")
+    if a.bench.exists():
+        bench = json.loads(a.bench.read_text())
+        runtime = json.loads(a.runtime.read_text()) if a.runtime.exists() else None
+        lines += [line.replace("(flarelight-v1 and stella's ten models", "(flarelight-v2 as `flarelight+ours`, "
+                               "flarelight-v1 as `flarelight-v1+ours` and stella's ten models")
+                  for line in quality_section(bench)]
+        lines += issue11_section(bench, runtime)
+    with atomic_path(a.models / "MODEL_CARD.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    print(f"wrote {a.models / 'MODEL_CARD.md'}")
+
+
+if __name__ == "__main__":
+    main()
