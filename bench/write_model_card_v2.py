@@ -71,11 +71,32 @@ def issue11_section(bench: dict, runtime: dict | None) -> list[str]:
     return out
 
 
+def speed_lines(results: Path) -> list[str]:
+    """Speed from ``bench_runtime.py --child find`` runs (find_flares per sector, warm = the last repeat) and
+    stella 0.3.0's predict_ensemble on JAX (``_common.run_child``), if their JSON files are in ``results``."""
+    import numpy as np
+
+    f = {k: results / f"{k}.json" for k in ("find_flarelight-v1", "find_flarelight-v2", "find_v2_aumic", "stella_jax")}
+    if not all(p.exists() for p in f.values()):
+        return []
+    d = {k: json.loads(p.read_text()) for k, p in f.items()}
+    v1, v2, v2a = d["find_flarelight-v1"]["find_s"], d["find_flarelight-v2"]["find_s"], d["find_v2_aumic"]["find_s"]
+    st = float(np.median(d["stella_jax"]["predict_s"]))
+    return ["", "## Speed", "",
+            "`bench/bench_runtime.py --child find --model models/<name> --file <sector> --repeats N` (a user's default "
+            "`find_flares(file)`: read, score, catalogue) on 2 shared cores at load average ~12:", "",
+            f"- TIC 31740375 sector 1: v2 {v2[-1]:.2f} s warm ({v2[0]:.2f} s first call, numba compiling), v1 "
+            f"{v1[-1]:.2f} s warm ({v1[0]:.2f} s first): **x{v1[-1] / v2[-1]:.1f} warm**, x{v1[0] / v2[0]:.1f} first calls;",
+            f"- AU Mic sector 1 (68 catalogue rows): v2 {float(np.median(v2a)):.2f} s (median of {len(v2a)}), stella "
+            f"0.3.0 `predict_ensemble` on JAX {st:.1f} s for the probabilities alone: x{st / float(np.median(v2a)):.1f}; "
+            "v2's time is mostly the catalogue's template fits, not the network (34k multiply-adds per cadence)."]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", type=Path, default=Path("models/flarelight-v2"))
     ap.add_argument("--bench", type=Path, default=Path("bench/results/models.json"))
-    ap.add_argument("--runtime", type=Path, default=Path("bench/results/runtime.json"))
+    ap.add_argument("--runtime", type=Path, default=Path("bench/results/runtime_v2.json"))
     a = ap.parse_args()
     rec = json.loads((a.models / "training.json").read_text())
     model = FlareModel(a.models)
@@ -157,6 +178,7 @@ def main() -> None:
                                "flarelight-v1 as `flarelight-v1+ours` and stella's ten models")
                   for line in quality_section(bench)]
         lines += issue11_section(bench, runtime)
+    lines += speed_lines(Path("bench/results"))
     with atomic_path(a.models / "MODEL_CARD.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     print(f"wrote {a.models / 'MODEL_CARD.md'}")
