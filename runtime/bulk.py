@@ -26,6 +26,7 @@ from .sweep_inputs import check_unique_outputs, expand_inputs, is_done, remove_s
 from .sweep_runtable import RUN_COLUMNS, RUN_TABLE, read_run_table, run_table, write_run_table
 from .sweep_signals import Interrupts, RunInterrupted
 from .sweep_task import DEFAULT_TASK, TaskSettings, load_model, make_row, process_one, run_task
+from .sweep_warnings import routing
 
 #: seconds between checkpoints of run.ecsv and the combined index during a run
 CHECKPOINT_S = 30.0
@@ -211,10 +212,11 @@ def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike
                 from .sweep_task import resolve_task
 
                 fn = resolve_task(task) if task else process_one
-                for k, f in enumerate(todo_files):
-                    if interrupts.stop:
-                        break
-                    on_row(k, run_task(fn, f, settings, local_model))
+                with routing():
+                    for k, f in enumerate(todo_files):
+                        if interrupts.stop:
+                            break
+                        on_row(k, run_task(fn, f, settings, local_model))
     except RunInterrupted:
         run.checkpoint()
         raise RunInterrupted(_stopped_message(run, len(todo), forced=True), run_table(run.ordered()),

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 from .errors import SchedulerError, WorkerDiedError
 from .sweep_signals import Interrupts
 from .sweep_task import TaskSettings, make_row, process_model, resolve_task, run_task
+from .sweep_warnings import route_for_good, routing
 
 #: seconds the main loop waits for a result before checking signals again
 POLL = 0.2
@@ -28,6 +29,7 @@ POLL = 0.2
 
 def dask_task(path: str, settings: TaskSettings, task: str) -> dict:
     """What runs on a Dask worker: the per-file function with this worker process's model."""
+    route_for_good()  # a worker process of a remote cluster; in-process, process_files routes already
     return run_task(resolve_task(task), path, settings, process_model(settings))
 
 
@@ -89,7 +91,7 @@ def dask_client(address: Any, threads: int, timeout: float) -> Iterator[Any]:
 def run_dask(files: list[str], settings: TaskSettings, address: Any, threads: int, timeout: float,
              on_row: Callable[[int, dict], None], interrupts: Interrupts, task: str) -> None:
     """Process ``files`` on a Dask cluster, calling ``on_row(index, row)`` as each finishes."""
-    with quiet_dask(), dask_client(address, threads, timeout) as client:
+    with routing(), quiet_dask(), dask_client(address, threads, timeout) as client:
         slots = max(1, sum(client.nthreads().values()))
         done: queue.Queue = queue.Queue()
         outstanding: dict[Any, int] = {}

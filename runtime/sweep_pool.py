@@ -25,6 +25,7 @@ from typing import Any, Callable
 from .errors import FlarelightError, WorkerDiedError
 from .sweep_signals import Interrupts, block_interrupts, ignore_interrupts_in_worker, restore_mask
 from .sweep_task import TaskSettings, load_model, make_row, resolve_task, run_task
+from .sweep_warnings import route_for_good
 
 #: seconds between the checks of a worker's parent
 WATCHDOG_INTERVAL = 0.5
@@ -50,6 +51,7 @@ def worker_main(conn: Connection, parent: int, settings: TaskSettings, task: str
     ``("fatal", message)`` when the model cannot be loaded.
     """
     ignore_interrupts_in_worker()
+    route_for_good()
     threading.Thread(target=_watch_parent, args=(parent,), name="flarelight-watchdog", daemon=True).start()
     try:
         fn = resolve_task(task)
