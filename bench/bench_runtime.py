@@ -64,7 +64,7 @@ def _rss_mb() -> float:
 def _child(argv: list[str]) -> None:
     """``bench_runtime.py --child ROLE ...``: time load / read / prepare / score, or watch memory over sectors."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--child", choices=["engine", "growth"])
+    ap.add_argument("--child", choices=["engine", "growth", "find"])
     ap.add_argument("--model", type=Path)
     ap.add_argument("--file", type=Path)
     ap.add_argument("--engine", default="auto")
@@ -80,7 +80,22 @@ def _child(argv: list[str]) -> None:
     from flarelight.runtime.preprocess import prepare
 
     res: dict[str, Any] = {"import_s": time.perf_counter() - t_imp, "rss_after_import_mb": _rss_mb()}
-    if args.child == "growth":
+    if args.child == "find":  # a user's default call: find_flares(file, model), read + score + catalogue
+        import warnings
+
+        from flarelight.runtime import find_flares
+
+        model = FlareModel(args.model, threads=args.threads or None, engine=args.engine)
+        finds, rows = [], 0
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rows = len(find_flares(str(args.file), model=model))
+            finds.append(time.perf_counter() - t0)
+        res.update(engine=model.engine, n_models=model.n_models, find_s=finds, n_flares=rows,
+                   model_id=model.model_id)
+    elif args.child == "growth":
         model = FlareModel(args.model, threads=args.threads or None, engine=args.engine)
         rss = []
         t0 = time.perf_counter()
@@ -141,6 +156,8 @@ def _row(name: str, group: str, res: dict, flops_key: str | None) -> dict[str, A
             flops = res["n_scored"] * float(np.sum(res[flops_key]))
             row["gflop"] = flops / 1e9
             row["gflops_achieved"] = flops / med["score_s"] / 1e9
+    elif "find_s" in res:  # find_flares end to end (read, prepare, score, catalogue)
+        row["end_to_end_s"] = float(np.median(res["find_s"]))
     else:  # stella: predict_ensemble's own timing
         row["end_to_end_s"] = float(np.median(res["predict_s"]))
         row["load_s"] = float(np.median(res["load_s"]))
