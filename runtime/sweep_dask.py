@@ -36,6 +36,8 @@ def dask_task(path: str, settings: TaskSettings, task: str) -> dict:
 @contextlib.contextmanager
 def quiet_dask(level: int = logging.ERROR) -> Iterator[None]:
     """Raise every ``distributed`` logger to ``level`` for the duration (Dask logs INFO by default)."""
+    with contextlib.suppress(ImportError):  # importing it sets its loggers' levels: do that first
+        import distributed  # noqa: F401
     names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
     saved = {n: logging.getLogger(n).level for n in names}
     for n in names:

@@ -162,3 +162,21 @@ def test_find_out_dir_bad_inputs_are_one_line(bulk_inputs, tmp_path):
               "--dask-timeout", "1", ok=False)
     assert res.exit_code == 1 and "cannot reach the Dask scheduler" in res.output
     assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_find_out_dir_with_local_dask_is_quiet_and_leaves_no_scratch(bulk_inputs, tmp_path):
+    """In a fresh process (as a user runs it): no distributed log lines, nothing of Dask's in the temp dir."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("distributed")
+    d, good, bad, model = bulk_inputs
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    done = subprocess.run([sys.executable, "-c", "from flarelight.cli import main; main()", "find", *map(str, good),
+                           "--out-dir", str(tmp_path / "out"), "-m", str(model), "--dask", "local", "--workers", "2"],
+                          capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp)}, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "3 ok" in done.stderr and "distributed" not in done.stderr and "INFO" not in done.stderr
+    assert not [p for p in tmp.iterdir() if "dask" in p.name or p.is_dir()]
