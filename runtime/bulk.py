@@ -25,7 +25,7 @@ from .sweep_combine import FLARES, INDEX, STARS, update_index, write_combined
 from .sweep_inputs import check_unique_outputs, expand_inputs, is_done, remove_stale_temporaries
 from .sweep_runtable import RUN_COLUMNS, RUN_TABLE, read_run_table, run_table, write_run_table
 from .sweep_signals import Interrupts, RunInterrupted
-from .sweep_task import DEFAULT_TASK, TaskSettings, load_model, make_row, process_one, run_task
+from .sweep_task import DEFAULT_TASK, TaskSettings, load_model, make_row, process_one, resolve_task, run_task
 from .sweep_warnings import routing
 
 #: seconds between checkpoints of run.ecsv and the combined index during a run
@@ -176,6 +176,8 @@ def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike
         read={"quality_bitmask": quality_bitmask, "flux_column": flux_column, "verify_checksum": verify_checksum},
         find=dict(find_kwargs))
     local_model = load_model(settings)  # a bad model fails here, before any output is written
+    if dask_address is not None or workers > 1:
+        local_model = None  # the workers load their own
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     previous = read_run_table(out / RUN_TABLE) if (out / RUN_TABLE).exists() else None
@@ -200,17 +202,13 @@ def process_files(files: Iterable[str | os.PathLike], out_dir: str | os.PathLike
             if todo_files and dask_address is not None:
                 from .sweep_dask import run_dask
 
-                del local_model
                 run_dask(todo_files, settings, dask_address, workers, dask_timeout, on_row, interrupts,
                          task or DEFAULT_TASK)
             elif todo_files and workers > 1:
                 from .sweep_pool import WorkerPool
 
-                del local_model
                 WorkerPool(todo_files, settings, workers, on_row, interrupts, task or DEFAULT_TASK).run()
             else:
-                from .sweep_task import resolve_task
-
                 fn = resolve_task(task) if task else process_one
                 with routing():
                     for k, f in enumerate(todo_files):

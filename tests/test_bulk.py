@@ -7,12 +7,9 @@ seconds); the plumbing under test is the same for every model. Signals: tests/te
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shutil
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
