@@ -180,3 +180,29 @@ def test_find_out_dir_with_local_dask_is_quiet_and_leaves_no_scratch(bulk_inputs
     assert done.returncode == 0, done.stderr
     assert "3 ok" in done.stderr and "distributed" not in done.stderr and "INFO" not in done.stderr
     assert not [p for p in tmp.iterdir() if "dask" in p.name or p.is_dir()]
+
+
+def test_find_progress_bar_on_a_terminal():
+    """On a terminal: files done, files/s, errors so far and ETA; with -q nothing but the error lines."""
+    import io
+
+    rich_console = pytest.importorskip("rich.console")
+    from flarelight.cli.find_progress import BulkProgress
+
+    rows = [{"file": f"f{i}.fits", "status": "error" if i == 1 else "ok", "error_type": "CorruptFileError",
+             "message": f"f{i}.fits: checksum fails"} for i in range(3)]
+    for quiet in (False, True):
+        progress = BulkProgress(quiet=quiet)
+        buf = io.StringIO()
+        progress.console = rich_console.Console(file=buf, force_terminal=True, width=150)
+        progress.begin(3, 2)
+        for row in rows:
+            progress.file_done(row)
+        progress.close()
+        out = buf.getvalue()
+        assert out.count("error: f1.fits: CorruptFileError: checksum fails") == 1
+        if quiet:
+            assert "files/s" not in out and "already done" not in out
+        else:
+            assert "3/3" in out and "files/s" in out and "1 errors" in out and "ETA" in out
+            assert "2 file(s) already done (skipped); 3 to process" in out
