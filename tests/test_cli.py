@@ -194,7 +194,7 @@ def test_find_progress_bar_on_a_terminal():
     for quiet in (False, True):
         progress = BulkProgress(quiet=quiet)
         buf = io.StringIO()
-        progress.console = rich_console.Console(file=buf, force_terminal=True, width=150)
+        progress.console = rich_console.Console(file=buf, force_terminal=True, width=150, highlight=False)
         progress.begin(3, 2)
         for row in rows:
             progress.file_done(row)
