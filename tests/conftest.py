@@ -52,11 +52,12 @@ def stella_model(stella_onnx_dir):
 # ----------------------------------------------------------------------------- trainer and Keras-parity fixtures
 @pytest.fixture(scope="module")
 def fl_model(stella_onnx_dir):
-    """The converted stella ensemble with an explicit modest batch, so memory stays bounded beside Keras
-    whatever the runtime's default."""
+    """The converted stella ensemble on the per-window engine (the exported graphs themselves, compared with
+    Keras here; the sliding engine is compared with this one in tests/test_sliding.py), with an explicit
+    modest batch so memory stays bounded beside Keras."""
     from flarelight.runtime import FlareModel
 
-    return FlareModel(stella_onnx_dir, batch_size=1024)
+    return FlareModel(stella_onnx_dir, batch_size=1024, engine="windows")
 
 
 @pytest.fixture(scope="module")
