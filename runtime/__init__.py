@@ -3,7 +3,7 @@
 Imports numpy, numba, onnxruntime and astropy only; matplotlib, lightkurve and dask are imported
 inside the functions that need them.
 """
-from .errors import (AllNaNError, DuplicateTimeError, FlarelightError, InvalidLightCurveError,
+from .errors import (AllNaNError, CorruptFileError, DuplicateTimeError, FlarelightError, InvalidLightCurveError,
                      LightCurveReadError, MissingColumnError, ModelFileError, NonPositiveMedianError,
                      TooShortError, UnsortedTimeError)
 from .io import LightCurveData, as_lightcurve, from_arrays, from_lightkurve, read_lightcurve
@@ -26,6 +26,6 @@ __all__ = [
     "FlareModel", "Scored", "predict", "find_flares", "Catalogue", "flares_from_scored", "flares_from_probabilities",
     "read_catalogue", "write_catalogue",
     "plot_flares", "Preprocessing", "ModelMetadata", "STELLA_PREPROCESSING",
-    "FlarelightError", "LightCurveReadError", "MissingColumnError", "InvalidLightCurveError", "AllNaNError",
+    "FlarelightError", "LightCurveReadError", "CorruptFileError", "MissingColumnError", "InvalidLightCurveError", "AllNaNError",
     "TooShortError", "UnsortedTimeError", "DuplicateTimeError", "NonPositiveMedianError", "ModelFileError",
 ]

@@ -3,7 +3,6 @@ held-out real stars (test split only) with the matching rule of ../shared/eval/f
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SHARED
-from flarelight.models import MODELS_DIR, default_model_paths, model_card
-from flarelight.runtime import FlareModel, find_flares, read_lightcurve
+from flarelight.models import MODELS_DIR, default_model_paths, model_card, model_paths
+from flarelight.runtime import FlareModel, find_flares
 
 V1 = MODELS_DIR / "flarelight-v1"
 
@@ -23,14 +22,6 @@ V1 = MODELS_DIR / "flarelight-v1"
 def model():
     """flarelight-v1, selectable by name since flarelight-v2 became the default (tests/test_shipped_v2.py)."""
     return FlareModel.named("flarelight-v1")
-
-
-@pytest.fixture(scope="module")
-def flare_eval():
-    spec = importlib.util.spec_from_file_location("flare_eval", SHARED / "eval" / "flare_eval.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_default_model_contract(model):
@@ -45,7 +36,38 @@ def test_default_model_contract(model):
         assert re.fullmatch(r"[0-9a-f]{64}", m.training["data_sha256"])
         assert m.metrics["onnx_max_abs_diff"] <= 1e-5
     other = FlareModel.default()
-    assert other is not model and other._sessions[0] is not model._sessions[0]
+    assert other is not model and other.members[0].session is not model.members[0].session
+
+
+def test_names_say_what_they_are(model):
+    assert model.model_id == f"flarelight-v1 ({model.n_models} members)" and "flarelight-v1" in repr(model)
+    assert [m.model_id for m in model.metadata] == [f"flarelight-v1/s{m.seed}" for m in model.metadata]
+    assert [p.name for p in model.paths] == [f"flarelight-v1_s{m.seed}.onnx" for m in model.metadata]
+    assert FlareModel.named("flarelight-v1").paths == model.paths
+
+
+def test_gap_rule_agrees_across_metadata_card_and_training_record(model):
+    """3.5 cadences everywhere (the members were trained with 4.0 and re-stamped; the card and record say so)."""
+    assert model.preprocessing.gap_tolerance == 3.5
+    card = model_card("flarelight-v1")
+    assert "step exceeds 3.5 x the median cadence" in card and "trained with 4.0 and re-stamped" in card
+    restamps = json.loads((V1 / "training.json").read_text())["restamps"]
+    assert {m["file"] for m in restamps[-1]["members"]} == {p.name for p in model.paths}
+    assert all(m["gap_tolerance"] == [4.0, 3.5] for m in restamps[-1]["members"])
+
+
+@pytest.mark.train
+def test_weights_are_those_recorded_in_the_card():
+    """The model without its metadata hashes to the 'weights sha256' of the card and the re-stamp record, so a
+    metadata re-stamp provably left the trained weights alone."""
+    pytest.importorskip("onnx")
+    from flarelight.trainer.export import graph_sha256
+
+    card = model_card("flarelight-v1")
+    recorded = {m["file"]: m["graph_sha256"] for m in json.loads((V1 / "training.json").read_text())["restamps"][-1]["members"]}
+    for path in model_paths("flarelight-v1"):
+        g = graph_sha256(path)
+        assert g == recorded[path.name] and f"`{g}`" in card
 
 
 def test_model_card_lists_every_member_with_its_hash():
@@ -66,10 +88,17 @@ def _score(model, flare_eval, status):
     preds = {}
     for e in entries:
         t = find_flares(SHARED / e["file"], model=model)
-        starts, stops = np.asarray(t["tstart"]), np.asarray(t["tstop"])
-        order = np.argsort(starts)
-        assert np.all(starts[order][1:] > stops[order][:-1]), f"overlapping rows in {e['file']}"
-        preds[Path(e["file"]).name] = np.column_stack([t["tpeak"], starts, stops]).reshape(-1, 3)
+        # one detected flare per group (a complex flare's components share it): its extent and strongest peak
+        groups = np.unique(np.asarray(t["group"]))
+        rows = []
+        for g in groups:
+            sel = t[np.asarray(t["group"]) == g]
+            rows.append([float(sel["tpeak"][np.argmax(sel["amplitude"])]), float(np.min(sel["tstart"])),
+                         float(np.max(sel["tstop"]))])
+        rows = np.asarray(rows, float).reshape(-1, 3)
+        order = np.argsort(rows[:, 1])
+        assert np.all(rows[order, 1][1:] > rows[order, 2][:-1]), f"overlapping flare groups in {e['file']}"
+        preds[Path(e["file"]).name] = rows
     return flare_eval.evaluate(entries, preds)["pooled"][status]
 
 
@@ -98,3 +127,4 @@ def test_demo_command(tmp_path):
     found, injected = map(int, re.search(r"recovered (\d+)/(\d+) injected flares", res.output).groups())
     assert injected == 8 and found >= 6
     assert out.stat().st_size > 20000 and out.read_bytes()[:4] == b"\x89PNG"
+
