@@ -10,7 +10,8 @@ RPY     = $(RVENV)/bin/python
 RUNTIME_TESTS = tests/test_kernels.py tests/test_running_median.py tests/test_model.py tests/test_catalogue.py \
                 tests/test_io.py tests/test_sliding.py tests/test_layers.py tests/test_runtime_only.py
 # kernel tests, run a second time with numba's JIT off (the kernels as plain Python)
-KERNEL_TESTS  = tests/test_kernels.py tests/test_running_median.py
+KERNEL_TESTS  = tests/test_kernels.py tests/test_running_median.py tests/test_baseline.py::test_local_poly_matches_reference \
+                tests/test_flarefit.py::test_davenport_model_matches_reference tests/test_flarefit.py::test_lm_matches_plain_reference
 
 .PHONY: demo test install-runtime install-dev install-runtime-test bench train-default train-v1 clean
 

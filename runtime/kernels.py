@@ -260,16 +260,7 @@ def _running_median_runs(x, starts, ends, half):
         hi = a - 1
         lo = a
         for i in range(a, b):
-            while hi < min(i + half, b - 1):
-                hi += 1
-                v = x[hi]
-                if np.isfinite(v):
-                    k = m
-                    while k > 0 and buf[k - 1] > v:
-                        buf[k] = buf[k - 1]
-                        k -= 1
-                    buf[k] = v
-                    m += 1
+            # leave the cadence that fell out of the window first, so the buffer never holds more than 2*half+1
             while lo < max(i - half, a):
                 v = x[lo]
                 if np.isfinite(v):
@@ -280,6 +271,16 @@ def _running_median_runs(x, starts, ends, half):
                         buf[j] = buf[j + 1]
                     m -= 1
                 lo += 1
+            while hi < min(i + half, b - 1):
+                hi += 1
+                v = x[hi]
+                if np.isfinite(v):
+                    k = m
+                    while k > 0 and buf[k - 1] > v:
+                        buf[k] = buf[k - 1]
+                        k -= 1
+                    buf[k] = v
+                    m += 1
             if m == 0:
                 out[i] = np.nan
             elif m % 2 == 1:
