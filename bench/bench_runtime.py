@@ -156,6 +156,7 @@ def _row(name: str, group: str, res: dict, flops_key: str | None) -> dict[str, A
             flops = res["n_scored"] * float(np.sum(res[flops_key]))
             row["gflop"] = flops / 1e9
             row["gflops_achieved"] = flops / med["score_s"] / 1e9
+            row["gflops_per_cpu_s"] = flops / med["score_cpu_s"] / 1e9
     elif "find_s" in res:  # find_flares end to end (read, prepare, score, catalogue)
         row["end_to_end_s"] = float(np.median(res["find_s"]))
     else:  # stella: predict_ensemble's own timing
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_model_windows_over_sliding_score_cpu": wt["score_cpu_s"] / st["score_cpu_s"],
     }
     targets = {"stella_x10_windows_over_sliding_end_to_end": 5.0, "stella_x10_reference_over_sliding_end_to_end": 10.0,
-               "test_model_windows_over_sliding_end_to_end": 10.0}
+               "test_model_windows_over_sliding_score": 10.0}  # "its own per-window path": the network, not the FITS read
     print()
     for k, v in ratios.items():
         t = targets.get(k)
