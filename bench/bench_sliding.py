@@ -151,6 +151,8 @@ def study_threads(args: argparse.Namespace, model_dir: Path, test_dir: Path) -> 
     record("stella x10", "windows engine (FlareModel default)", _median_time(lambda: mw._score_prepared(prep), max(1, args.repeats // 2)))
     record("stella x10", f"sliding: chunks of all members on {threads} 1-thread workers (FlareModel)",
            _median_time(lambda: ms._score_prepared(prep), args.repeats))
+    ms1 = FlareModel(model_dir, engine="sliding", threads=1)
+    record("stella x10", "sliding: one thread (FlareModel threads=1)", _median_time(lambda: ms1._score_prepared(prep), args.repeats))
     out = np.empty((ms.n_models, prep.centres.size), np.float32)
 
     def members_parallel() -> None:
