@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="repeats per contender (median reported)")
     ap.add_argument("--sectors", type=int, default=200, help="sectors scored in one process for the growth check (0: skip)")
     ap.add_argument("--json", type=Path, default=C.ROOT / "bench" / "results" / "runtime.json")
+    ap.add_argument("--shipped", nargs="*", default=["flarelight-v1", "flarelight-v2"],
+                    help="shipped models whose default find_flares (read + score + catalogue) is timed per sector")
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
@@ -205,7 +207,17 @@ def main(argv: list[str] | None = None) -> int:
                 ("windows", "stella x10", ["--model", str(model_dir), "--engine", "windows", "--arrays", str(arrays["windows"])]),
                 ("sliding", "test model", ["--model", str(test_dir), "--engine", "sliding"]),
                 ("windows", "test model", ["--model", str(test_dir), "--engine", "windows"])]
+        from flarelight.models import model_paths, shipped_models
+
+        for name in [n for n in args.shipped if n in shipped_models()]:
+            plan.append(("find_flares (default)", name, ["--child-find", "--model", str(model_paths(name)[0].parent)]))
         for name, group, extra in plan:
+            if extra and extra[0] == "--child-find":
+                print(f"running {group}: {name} ...", flush=True)
+                res = _run_child(["--child", "find", *common, *extra[1:]])
+                rows.append(_row(name, group, res, None))
+                rows[-1]["raw"] = res
+                continue
             print(f"running {group}: {name} ...", flush=True)
             res = _run_child(["--child", "engine", *common, *extra])
             rows.append(_row(name, group, res, "flops_per_start" if res["engine"] == "sliding" else "flops_per_window"))
@@ -279,6 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     targets = {"stella_x10_windows_over_sliding_end_to_end": 5.0, "stella_x10_reference_over_sliding_end_to_end": 10.0,
                "test_model_windows_over_sliding_score": 10.0}  # "its own per-window path": the network, not the FITS read
+    shipped = {r["group"]: r for r in rows if r["name"] == "find_flares (default)"}
+    if "flarelight-v1" in shipped and "flarelight-v2" in shipped:
+        v1r, v2r = shipped["flarelight-v1"], shipped["flarelight-v2"]
+        ratios["find_flares_v1_over_v2"] = v1r["end_to_end_s"] / v2r["end_to_end_s"]
+        ratios["stella_reference_over_find_flares_v2"] = ref["end_to_end_s"] / v2r["end_to_end_s"]
+        targets["find_flares_v1_over_v2"] = 10.0
+        targets["stella_reference_over_find_flares_v2"] = 40.0
+        print(f"\nfind_flares per sector (read + score + catalogue, median): v1 {v1r['end_to_end_s']:.2f} s "
+              f"({v1r['engine']}), v2 {v2r['end_to_end_s']:.2f} s ({v2r['engine']}); stella {ref_kind} predict "
+              f"{ref['end_to_end_s']:.2f} s (no reading, no catalogue)")
     print()
     for k, v in ratios.items():
         t = targets.get(k)
