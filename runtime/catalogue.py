@@ -42,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,8 +374,7 @@ def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int
     ok = np.isfinite(yy)
     if ok.sum() < 4:
         return None, np.empty((0, we - ws + 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with np.errstate(all="ignore"):  # trial steps may overflow; thread-local, unlike warnings.catch_warnings
         fit = flarefit.fit_components(tt[ok], yy[ok], sigma, s.cad_d, template=s.template,
                                       max_components=s.max_components, delta_bic=s.delta_bic, seed=seed,
                                       fwhm_bounds=(s.fwhm_bounds[0], max_fwhm), search=search, tpeak_bounds=tb)
@@ -763,6 +761,15 @@ def catalogue_format(path: str | os.PathLike) -> str:
     return fmt
 
 
+def _fits_key(key: str) -> str:
+    """``key`` as a FITS header keyword: a HIERARCH card where it is no standard keyword (longer than 8
+    characters, or other characters than letters, digits, ``_`` and ``-``). Asking for HIERARCH spares astropy's
+    VerifyWarning (it would make the same card), which silencing with ``warnings.catch_warnings()`` cannot do
+    safely while other threads run."""
+    standard = len(key) <= 8 and all(c.isascii() and (c.isalnum() or c in "_-") for c in key)
+    return key if standard or key.upper().startswith("HIERARCH ") else f"HIERARCH {key}"
+
+
 def write_catalogue(table: Table, path: str | os.PathLike, *, overwrite: bool = False) -> None:
     """Write a catalogue with its units and meta, format by suffix (.ecsv, .fits, .csv).
 
@@ -773,14 +780,10 @@ def write_catalogue(table: Table, path: str | os.PathLike, *, overwrite: bool = 
     """
     fmt = catalogue_format(path)
     if fmt == "fits":
-        from astropy.io.fits.verify import VerifyWarning
-
         t = table.copy(copy_data=False)
-        t.meta = {k: ("" if v is None else v) for k, v in table.meta.items()}
+        t.meta = {_fits_key(k): ("" if v is None else v) for k, v in table.meta.items()}
         t.meta["nonekeys"] = ",".join(k for k, v in table.meta.items() if v is None)
-        with warnings.catch_warnings():  # long keys become HIERARCH cards, which is what we want
-            warnings.simplefilter("ignore", VerifyWarning)
-            t.write(path, format="fits", overwrite=overwrite)
+        t.write(path, format="fits", overwrite=overwrite)
     elif fmt == "csv":
         table.write(path, format="ascii.ecsv", delimiter=",", overwrite=overwrite)
     else:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,10 +141,59 @@ def crashing_task(path: str, settings: TaskSettings, model) -> dict:
 
 def warning_task(path: str, settings: TaskSettings, model) -> dict:
     """Process the file after raising a warning that names it (to check per-file recording)."""
-    import warnings
-
     warnings.warn(f"test warning for {Path(path).name}", UserWarning, stacklevel=1)
     warnings.warn("the same text for every file", UserWarning, stacklevel=1)
+    return process_one(path, settings, model)
+
+
+# ----------------------------------------------------------------------------- per-file warnings in threads
+class Meeting:
+    """One rendezvous of :func:`meeting_task`: the thread processing the ``quiet*`` file stops inside a hooked
+    function (:func:`hooked`: code that used to silence warnings with ``warnings.catch_warnings()``), the ``noisy*``
+    file's thread raises a ``category`` warning meanwhile, and the quiet thread goes on."""
+
+    def __init__(self, category: type, where: str) -> None:
+        self.category, self.where = category, where
+        self.inside, self.done = threading.Event(), threading.Event()
+        self.reached = False
+
+
+#: the meetings of a run, in the order the quiet file reaches them; "thread": the quiet file's thread
+MEETINGS: list[Meeting] = []
+QUIET: dict = {}
+HANG_GUARD = 120.0  # seconds; a guard against a hang, never reached when the threads meet
+
+
+def hooked(fn, meeting: Meeting, caller: str | None = None):
+    """``fn``, stopping the quiet file's thread at its first call (from a function named ``caller``, if given)
+    until the noisy file's thread has raised ``meeting``'s warning."""
+    def hook(*args, **kwargs):
+        if (QUIET.get("thread") == threading.get_ident() and not meeting.inside.is_set()
+                and (caller is None or sys._getframe(1).f_code.co_name == caller)):
+            meeting.inside.set()
+            meeting.done.wait(HANG_GUARD)
+        return fn(*args, **kwargs)
+    return hook
+
+
+def meeting_task(path: str, settings: TaskSettings, model) -> dict:
+    """Process the file; the ``quiet*`` file also writes its catalogue as FITS, the ``noisy*`` file first raises
+    one warning naming itself at each of :data:`MEETINGS`, while the quiet file's thread is inside its hook."""
+    name = Path(path).name
+    if name.startswith("quiet"):
+        QUIET["thread"] = threading.get_ident()
+        row = process_one(path, settings, model)
+        if row["status"] == "ok":
+            from flarelight.runtime.catalogue import read_catalogue, write_catalogue
+
+            out = Path(settings.out_dir)
+            write_catalogue(read_catalogue(out / row["output"]), out / f"{name}.copy.fits", overwrite=True)
+        return row
+    if name.startswith("noisy"):
+        for m in MEETINGS:
+            m.reached = m.inside.wait(HANG_GUARD)
+            warnings.warn(f"{name} warned while another file was in {m.where}", m.category, stacklevel=1)
+            m.done.set()
     return process_one(path, settings, model)
 
 

@@ -192,8 +192,7 @@ def test_batch_with_local_dask_is_quiet_and_identical(pool_run, batch, reference
     with caplog.at_level(logging.INFO):
         run = process_files([batch["sim00_lc.fits"].parent], out, model=model_file, workers=2, dask_address="local")
     check_batch_run(out, run, batch, reference)
-    # (warnings aside: code that silences warnings with warnings.catch_warnings() races in threads)
-    assert run_rows(run, skip=("warnings",)) == run_rows(pool_run[1], skip=("warnings",))
+    assert run_rows(run) == run_rows(pool_run[1])  # warnings too: the same per file in threads as in processes
     assert_tables_equal(read_catalogue(out / FLARES), read_catalogue(pool_run[0] / FLARES))
     assert (out / STARS).read_text() == (pool_run[0] / STARS).read_text()
     assert not list(scratch.iterdir())  # no dask-scratch-space (or anything) left in the temp dir
@@ -388,6 +387,61 @@ def test_warnings_are_recorded_per_file_not_printed(batch, tmp_path, model_file,
             assert "the same text for every file" in r["warnings"]  # recorded again for every file
     assert not [w for w in recwarn if "test warning" in str(w.message) or "cadence" in str(w.message)]
     assert "Warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runner", ["threads", "dask"])
+def test_a_warning_lands_in_its_own_files_row_while_other_threads_work(runner, batch, tmp_path, model_file,
+                                                                       model, monkeypatch):
+    """Files processed at the same time in threads: the noisy file raises a RuntimeWarning while the quiet file's
+    thread is inside the baseline's chunk median, another while it fits a flare, and a VerifyWarning while it writes
+    a FITS catalogue. Each lands in the noisy file's row and nowhere else (code on the per-file path that silenced
+    warnings with ``warnings.catch_warnings()`` swapped the process-wide filters: the noisy file's warning was lost
+    or, with a recording catcher, went to another file), and the quiet file raises none of its own."""
+    import concurrent.futures
+    import threading
+
+    from astropy.io import fits as fits_module
+    from astropy.io.fits.verify import VerifyWarning
+
+    import bulk_helpers
+    from flarelight.runtime import flarefit
+    from flarelight.runtime.sweep_task import TaskSettings, run_task
+    from flarelight.runtime.sweep_warnings import routing
+
+    if runner == "dask":
+        pytest.importorskip("distributed")
+    meetings = [bulk_helpers.Meeting(RuntimeWarning, "chunk_median"), bulk_helpers.Meeting(RuntimeWarning, "a fit"),
+                bulk_helpers.Meeting(VerifyWarning, "a FITS write")]
+    monkeypatch.setattr(bulk_helpers, "MEETINGS", meetings)
+    monkeypatch.setattr(bulk_helpers, "QUIET", {})
+    monkeypatch.setattr(np, "nanmedian", bulk_helpers.hooked(np.nanmedian, meetings[0], caller="chunk_median"))
+    monkeypatch.setattr(flarefit, "fit_components", bulk_helpers.hooked(flarefit.fit_components, meetings[1]))
+    monkeypatch.setattr(fits_module.connect, "table_to_hdu",
+                        bulk_helpers.hooked(fits_module.connect.table_to_hdu, meetings[2]))
+    d = tmp_path / "in"
+    d.mkdir()
+    files = [Path(shutil.copy(batch["sim04_lc.fits"], d / "quiet_lc.fits")),
+             Path(shutil.copy(batch["sim05_lc.fits"], d / "noisy_lc.fits")),
+             batch["sim06_lc.fits"], batch["sim07_lc.fits"]]
+    out = tmp_path / "out"
+    if runner == "threads":  # what a threaded Dask worker does with each file, one thread per file
+        out.mkdir()
+        settings = TaskSettings(out_dir=str(out), model_paths=(str(model_file),))
+        with routing(), concurrent.futures.ThreadPoolExecutor(len(files)) as pool:
+            rows = list(pool.map(lambda f: run_task(bulk_helpers.meeting_task, str(f), settings, model), files))
+    else:
+        rows = process_files(files, out, model=model_file, workers=len(files), dask_address="local",
+                             task="bulk_helpers:meeting_task")
+    assert [m.reached for m in meetings] == [True] * 3  # the noisy file warned while the quiet one was inside
+    assert bulk_helpers.QUIET["thread"] != threading.get_ident()
+    by_name = {Path(r["file"]).name: r for r in rows}
+    assert [by_name[f.name]["status"] for f in files] == ["ok"] * 4
+    assert (out / "quiet_lc.fits.copy.fits").exists()
+    noisy = by_name["noisy_lc.fits"]["warnings"].split(" | ")
+    assert noisy == [f"{m.category.__name__}: noisy_lc.fits warned while another file was in {m.where}"
+                     for m in meetings]
+    for f in files[0], *files[2:]:
+        assert by_name[f.name]["warnings"] == "", f.name
 
 
 def test_a_dead_worker_costs_only_its_file(batch, tmp_path, model_file):
