@@ -18,6 +18,8 @@ from flarelight.runtime.find import find_flares
 from .options import (check_output, engine_option, flux_column_option, load_model, model_option, overwrite_option,
                       quality_option, threads_option)
 
+#: ``--template`` choices: the flarefit template names
+TEMPLATES = {"davenport": "davenport2014", "mendoza": "mendoza2022"}
 #: meta keys that describe one light curve: columns in a combined table
 _PER_FILE = ("tic", "sector", "file", "cadence_s", "exposure_d", "max_step")
 
@@ -69,7 +71,13 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
 @click.option("--merge-gap", type=int, default=DEFAULT_MERGE_GAP, show_default=True,
               help="Runs separated by at most this many cadences are one flare.")
 @click.option("--min-snr", type=float, default=DEFAULT_MIN_SNR, show_default=True,
-              help="Drop flares whose ED signal-to-noise is lower.")
+              help="Flag flares whose ED signal-to-noise is lower as low_snr (dropped unless --keep-all).")
+@click.option("--keep-all", is_flag=True,
+              help="Keep the rows vetting rejects too (column vetted False, the flag columns say why); by default "
+                   "only vetted rows.")
+@click.option("--template", type=click.Choice(sorted(TEMPLATES)), default="davenport", show_default=True,
+              help="Flare template fitted to every flare: davenport (Davenport et al. 2014) or mendoza "
+                   "(Mendoza et al. 2022); recorded in the table's meta.")
 @model_option
 @threads_option
 @engine_option
@@ -78,8 +86,8 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
 @overwrite_option
 @click.pass_context
 def find(ctx, files, output, out_dir, workers, dask_address, dask_timeout, probabilities, verify_checksum, quiet,
-         threshold, min_cadences, merge_gap, min_snr, model_paths, threads, engine, quality_bitmask, flux_column,
-         overwrite):
+         threshold, min_cadences, merge_gap, min_snr, keep_all, template, model_paths, threads, engine, quality_bitmask,
+         flux_column, overwrite):
     """Find flares in FILES (SPOC light-curve FITS): one row per flare.
 
     With several files the rows are combined into one table with a `file` column. A file that
@@ -91,7 +99,8 @@ def find(ctx, files, output, out_dir, workers, dask_address, dask_timeout, proba
     rebuilt at the end. Running again skips finished files. Ctrl-C stops scheduling and finishes the
     files in flight (a second Ctrl-C abandons them); the exit status is 130 then.
     """
-    params = dict(threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap, min_snr=min_snr)
+    params = dict(threshold=threshold, min_cadences=min_cadences, merge_gap=merge_gap, min_snr=min_snr,
+                  keep_all=keep_all, template=TEMPLATES[template])
     if out_dir is not None:
         if output is not None:
             raise click.UsageError("--output and --out-dir are mutually exclusive")

@@ -182,6 +182,39 @@ def test_find_out_dir_with_local_dask_is_quiet_and_leaves_no_scratch(bulk_inputs
     assert not [p for p in tmp.iterdir() if "dask" in p.name or p.is_dir()]
 
 
+def test_find_keep_all_and_template(bulk_inputs, tmp_path):
+    """--keep-all adds the rows vetting rejects (a superset of the default rows); --template mendoza fits the
+    Mendoza template (other fits, recorded in the meta); a bulk run passes both to every file's catalogue."""
+    d, good, bad, model = bulk_inputs
+
+    def table(*options: str):
+        out = tmp_path / f"t{len(list(tmp_path.glob('t*.ecsv')))}.ecsv"
+        run("find", good[0], "-m", model, "-o", out, *options)
+        return read_catalogue(out)
+
+    default, everything, mendoza = table(), table("--keep-all"), table("--template", "mendoza")
+    assert (default.meta["template"], default.meta["keep_all"]) == ("davenport2014", False)
+    assert len(default) > 0 and default["vetted"].all()
+    assert everything.meta["keep_all"] and len(everything) == everything.meta["n_rows_all"] >= len(default)
+    vetted = everything[everything["vetted"]]
+    for c in default.colnames:
+        np.testing.assert_array_equal(vetted[c], default[c], err_msg=c)
+    strict, strict_all = table("--min-snr", "1e9"), table("--min-snr", "1e9", "--keep-all")  # every row low_snr
+    assert len(strict) == 0 < len(strict_all) and strict_all["low_snr"].all() and not strict_all["vetted"].any()
+    assert mendoza.meta["template"] == "mendoza2022"
+    assert len(mendoza) != len(default) or not np.allclose(mendoza["fwhm"], default["fwhm"])
+    res = run("find", good[0], "-m", model, "--template", "gaussian", ok=False)
+    assert res.exit_code == 2 and "davenport" in res.output and "mendoza" in res.output
+
+    out = tmp_path / "bulk"
+    run("find", *good, "--out-dir", out, "-m", model, "--keep-all", "--template", "mendoza", "-q")
+    for f in good:
+        t = read_catalogue(out / f"{f.name[:-5]}.flares.ecsv")
+        assert (t.meta["template"], t.meta["keep_all"]) == ("mendoza2022", True) and len(t) == t.meta["n_rows_all"]
+    single = table("--keep-all", "--template", "mendoza")
+    np.testing.assert_array_equal(read_catalogue(out / "s1_lc.flares.ecsv")["tpeak"], single["tpeak"])
+
+
 def test_find_progress_bar_on_a_terminal():
     """On a terminal: files done, files/s, errors so far and ETA; with -q nothing but the error lines."""
     import io
