@@ -23,8 +23,6 @@ All in relative units (flux / median) internally; the result is in the input's f
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from . import kernels
@@ -81,9 +79,10 @@ def chunk_median(x: np.ndarray, block: np.ndarray, size: int) -> np.ndarray:
         m = -(-n // size)
         pad = np.full(m * size, np.nan)
         pad[:n] = x[idx]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN chunks
-            med = np.nanmedian(pad.reshape(m, size), axis=1)
+        chunks = pad.reshape(m, size)
+        has = np.isfinite(chunks).any(axis=1)  # all-NaN chunks are left out, not silenced (thread-safe)
+        med = np.full(m, np.nan)
+        med[has] = np.nanmedian(chunks[has], axis=1)
         centres = np.minimum(np.arange(m) * size + (size - 1) / 2.0, n - 1)
         ok = np.isfinite(med)
         if ok.any():
