@@ -8,7 +8,8 @@ RVENV  ?= .venv-runtime
 RPY     = $(RVENV)/bin/python
 # the runtime's tests (trainer and Keras-parity tests are marked `train` and deselected there)
 RUNTIME_TESTS = tests/test_kernels.py tests/test_running_median.py tests/test_model.py tests/test_catalogue.py \
-                tests/test_io.py tests/test_sliding.py tests/test_layers.py tests/test_runtime_only.py
+                tests/test_io.py tests/test_sliding.py tests/test_layers.py tests/test_runtime_only.py \
+                tests/test_simulate.py tests/test_bench_models.py
 # kernel tests, run a second time with numba's JIT off (the kernels as plain Python)
 KERNEL_TESTS  = tests/test_kernels.py tests/test_running_median.py tests/test_baseline.py::test_local_poly_matches_reference \
                 tests/test_flarefit.py::test_davenport_model_matches_reference tests/test_flarefit.py::test_lm_matches_plain_reference
