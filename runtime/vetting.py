@@ -39,7 +39,13 @@ Every flag is decided per flare group (all components of a group share it); ``ve
 ``centroid_jump``
     The file has MOM_CENTR1/2 and either centroid steps at the event: the difference of its medians over the
     ``SIDE_CADENCES`` usable cadences nearest after and before the group exceeds ``CENTROID_Z`` standard errors and
-    ``CENTROID_CONTROL`` times the median of the same difference at control positions of the light curve.
+    ``CENTROID_CONTROL`` times the median of the same difference at control positions of the light curve, taken
+    across the same number of usable cadences as the group spans, and ``CENTROID_LOCAL`` times the same difference
+    across the equally long stretches just before and just after the group's: a pointing drift (the settling after
+    an orbit starts, say) changes the centroids across any long flare, a jump only at the event. The jump must also
+    be where the excess begins: its cadence (the largest difference of the medians of ``JUMP_SIDE`` finite
+    centroids after and before it, within the group) lies no later than ``JUMP_SLACK`` cadences after the group's
+    peak (a pointing jump makes its own flux step; one during a flare's decay did not make the flare).
 """
 from __future__ import annotations
 
@@ -80,6 +86,9 @@ SIDE_CADENCES = 30
 SIDE_MAX = 0.3
 CENTROID_Z = 8.0
 CENTROID_CONTROL = 5.0
+CENTROID_LOCAL = 3.0
+JUMP_SIDE = 10
+JUMP_SLACK = 5
 #: the dominant period counts when its false-alarm probability (Baluev 2008: :func:`fap_baluev`) is below this
 PERIOD_FAP = 1e-3
 #: the periodogram is computed on the flux averaged in bins of this many days
@@ -272,25 +281,68 @@ def _step(c: np.ndarray, lo: int, hi: int, usable: np.ndarray, time: np.ndarray,
 
 
 def centroid_flag(centr: list[np.ndarray], lo: int, hi: int, usable: np.ndarray, time: np.ndarray, bfirst: int,
-                  blast: int, control: list[float]) -> bool:
-    """A step of either centroid at the group (module docstring); ``control``: median |step| per centroid."""
-    for c, ctrl in zip(centr, control):
+                  blast: int, control: dict[tuple[int, int], float] | None = None, peak: int | None = None) -> bool:
+    """A step of either centroid at the group (module docstring) whose group peaks at ``peak`` (default ``lo``);
+    ``control`` caches :func:`control_steps` by (centroid, span bucket)."""
+    peak = lo if peak is None else peak
+    control = {} if control is None else control
+    span = hi - lo + 1  # the group's own cadences are masked (not usable): count them all
+    bucket = int(round(2.0 ** (round(2.0 * math.log2(max(span, 1))) / 2.0)))  # spans within ~19% share a control
+    for ci, c in enumerate(centr):
+        if (ci, bucket) not in control:
+            control[ci, bucket] = control_steps(c, usable, bucket)
         d, se = _step(c, lo, hi, usable, time, bfirst, blast)
-        if np.isfinite(d) and se > 0 and abs(d) > CENTROID_Z * se and abs(d) > CENTROID_CONTROL * ctrl:
+        if not (np.isfinite(d) and se > 0 and abs(d) > CENTROID_Z * se and abs(d) > CENTROID_CONTROL * control[ci, bucket]):
+            continue
+        if abs(d) > CENTROID_LOCAL * local_steps(c, usable, lo, hi) and jump_cadence(c, lo, hi) <= peak + JUMP_SLACK:
             return True
     return False
 
 
-def control_steps(c: np.ndarray, usable: np.ndarray, time: np.ndarray, block_first: np.ndarray,
-                  block_last: np.ndarray, n_pos: int = 40) -> float:
-    """Median |step| of series ``c`` at ``n_pos`` positions spread over the light curve (the typical step)."""
-    n = c.size
-    if n < 4 * SIDE_CADENCES:
+def jump_cadence(c: np.ndarray, lo: int, hi: int) -> int:
+    """The cadence in [lo, hi + 1] where series ``c`` jumps: the largest |median of the ``JUMP_SIDE`` finite values
+    from it on - median of the ``JUMP_SIDE`` before it|."""
+    fin = np.flatnonzero(np.isfinite(c))
+    best, where = -1.0, lo
+    for k in range(lo, hi + 2):
+        j = int(np.searchsorted(fin, k))
+        if j < JUMP_SIDE or j + JUMP_SIDE > fin.size:
+            continue
+        step = abs(float(np.median(c[fin[j:j + JUMP_SIDE]]) - np.median(c[fin[j - JUMP_SIDE:j]])))
+        if step > best:
+            best, where = step, k
+    return where
+
+
+def local_steps(c: np.ndarray, usable: np.ndarray, lo: int, hi: int) -> float:
+    """The larger |step| of series ``c`` across stretches of ``hi - lo + 1`` usable cadences just before and just
+    after the group [lo, hi] (each measured like the group's step, medians of ``SIDE_CADENCES`` usable cadences on
+    either side); 0 where neither fits in the light curve."""
+    ok = usable & np.isfinite(c)
+    cu = c[ok]
+    ul = int(np.count_nonzero(ok[:lo]))  # cu[:ul] lie before the group, cu[uh:] after it
+    uh = int(np.count_nonzero(ok[:hi + 1]))
+    span, side = hi - lo + 1, SIDE_CADENCES
+    out = 0.0
+    for a in (ul - side - span, uh + side):  # the neighbouring stretch [a, a + span)
+        if a - side >= 0 and a + span + side <= cu.size:
+            out = max(out, abs(float(np.median(cu[a + span:a + span + side]) - np.median(cu[a - side:a]))))
+    return out
+
+
+def control_steps(c: np.ndarray, usable: np.ndarray, span: int, n_pos: int = 40) -> float:
+    """Median |step| of series ``c`` at ``n_pos`` positions spread over the light curve: the difference of the
+    medians of ``SIDE_CADENCES`` usable cadences after and before ``span`` usable cadences (the typical change of
+    ``c`` across an event that long)."""
+    cu = c[usable & np.isfinite(c)]
+    n = cu.size - 2 * SIDE_CADENCES - span
+    if n < n_pos:
         return float("nan")
-    pos = np.linspace(SIDE_CADENCES, n - SIDE_CADENCES - 1, n_pos).astype(np.int64)
-    steps = [abs(_step(c, p, p, usable, time, int(block_first[p]), int(block_last[p]))[0]) for p in pos]
-    steps = [s for s in steps if np.isfinite(s)]
-    return float(np.median(steps)) if steps else float("nan")
+    start = np.linspace(0, n - 1, n_pos).astype(np.int64)
+    side = np.arange(SIDE_CADENCES)
+    before = np.median(cu[start[:, None] + side], axis=1)
+    after = np.median(cu[(start + SIDE_CADENCES + span)[:, None] + side], axis=1)
+    return float(np.median(np.abs(after - before)))
 
 
 def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.ndarray, seg: np.ndarray,
@@ -319,7 +371,7 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     sap = aux.get("sap_flux")
     sap = sap[kept] if sap is not None and flux_column != "sap_flux" and np.isfinite(sap[kept]).any() else None
     centr = [aux[c][kept] for c in ("mom_centr1", "mom_centr2") if c in aux and np.isfinite(aux[c][kept]).any()]
-    control = [control_steps(c, usable, time, block_first, block_last) for c in centr]
+    control: dict[tuple[int, int], float] = {}
     period, power = dominant_period(time, flux / np.nanmedian(flux), usable)
     meta.update(ls_period_d=period if np.isfinite(period) else None,  # None, not NaN: survives every format
                 ls_power=power if np.isfinite(power) else None)
@@ -337,7 +389,8 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
             "sap_disagrees": sap_flag(sap, flux, base, y, time, lo, hi, usable, bf, bl, g.get("model"))
             if sap is not None else False,
             "symmetric": symmetric_flag(time, y, seg, g, sig, cad_d),
-            "centroid_jump": centroid_flag(centr, lo, hi, usable, time, bf, bl, control) if centr else False,
+            "centroid_jump": centroid_flag(centr, lo, hi, usable, time, bf, bl, control,
+                                            int(np.searchsorted(time, g["tpeak"]))) if centr else False,
         }
         for name, v in values.items():
             flags[name][g["rows"]] = v
@@ -347,4 +400,4 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
 
 
 __all__ = ["FLAGS", "vet", "dominant_period", "fap_baluev", "periodic_flags", "gap_edge_flag", "single_cadence_flag", "sap_flag",
-           "centroid_flag", "poisson_sf"]
+           "centroid_flag", "control_steps", "local_steps", "jump_cadence", "poisson_sf"]

@@ -170,3 +170,51 @@ def test_confident_candidate_survives_a_borderline_snr():
     sure = flares_from_probabilities(lc, prob_where(rel, 1e-3, 0.97), keep_all=True)
     assert sure["snr"][0] == pytest.approx(snr) and not sure["low_snr"][0]
     assert len(flares_from_probabilities(lc, prob_where(rel, 1e-3, 0.97))) == 1
+
+
+def test_centroid_drift_or_later_jump_is_not_a_step_at_the_flare():
+    """A long flare over a pointing drift (the settling after an orbit starts: a fast, decelerating change) or
+    with a pointing jump late in its decay keeps its row; the same flare whose rise coincides with a jump of the
+    same size is flagged (the jump makes a flux step of its own)."""
+    n = 3000
+    rel = one_flare(i=400, fwhm=20 / 1440, amp=0.05, n=n)  # its group spans ~100 cadences
+    k = np.arange(n)
+    settling = 50.0 - 0.08 * np.exp(-k / 250.0)  # 0.08 px settling, fastest at the start
+    lc, _ = lc_with(rel, centroids=settling)
+    t = flares_from_probabilities(lc, prob_where(rel), keep_all=True)
+    assert len(t) >= 1 and not t["centroid_jump"].any()
+    jump = np.where(k >= 480, 0.03, 0.0)  # in the decay, 160 min after the peak
+    lc2, _ = lc_with(rel, centroids=50.0 + jump)
+    t2 = flares_from_probabilities(lc2, prob_where(rel), keep_all=True)
+    assert len(t2) >= 1 and not t2["centroid_jump"].any()
+    at_rise = np.where(k >= 399, 0.03, 0.0)
+    lc3, _ = lc_with(rel, centroids=50.0 + at_rise)
+    assert flares_from_probabilities(lc3, prob_where(rel), keep_all=True)["centroid_jump"].all()
+
+
+def test_jump_cadence_and_local_steps_match_plain_loops():
+    from flarelight.runtime.vetting import JUMP_SIDE, SIDE_CADENCES, jump_cadence, local_steps
+
+    rng = np.random.default_rng(3)
+    c = rng.normal(0, 1e-3, 800)
+    c[517:] += 0.02
+    c[rng.choice(800, 40, replace=False)] = np.nan
+    best, ref_k = -1.0, None
+    for kk in range(450, 602):  # plain: the JUMP_SIDE finite values from kk on and before kk
+        after = [v for v in c[kk:] if np.isfinite(v)][:JUMP_SIDE]
+        before = [v for v in c[:kk] if np.isfinite(v)][-JUMP_SIDE:]
+        if len(after) == len(before) == JUMP_SIDE and abs(np.median(after) - np.median(before)) > best:
+            best, ref_k = abs(np.median(after) - np.median(before)), kk
+    assert jump_cadence(c, 450, 600) == ref_k and abs(ref_k - 517) <= 4
+    usable = rng.uniform(size=800) > 0.1
+    usable[450:601] = False
+    lo, hi = 450, 600
+    cu = c[usable & np.isfinite(c)]
+    ul = int(np.count_nonzero((usable & np.isfinite(c))[:lo]))
+    span = hi - lo + 1
+    ref = []
+    for a in (ul - SIDE_CADENCES - span, ul + SIDE_CADENCES):
+        if a - SIDE_CADENCES >= 0 and a + span + SIDE_CADENCES <= cu.size:
+            ref.append(abs(np.median(cu[a + span:a + span + SIDE_CADENCES]) - np.median(cu[a - SIDE_CADENCES:a])))
+    assert ref and local_steps(c, usable, lo, hi) == pytest.approx(max(ref), abs=1e-15)
+    assert JUMP_SIDE < SIDE_CADENCES
