@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,3 +78,36 @@ def flare_eval():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+# ----------------------------------------------------------------------------- held-out scoring of shipped models
+def group_events(table, name: str = "") -> np.ndarray:
+    """One predicted event per flare group of a ``find_flares`` table (the components of a complex flare share
+    its ``group``): [tpeak of its strongest component, earliest tstart, latest tstop], an (n, 3) array sorted by
+    start. Groups never overlap (asserted)."""
+    group = np.asarray(table["group"])
+    rows = []
+    for g in np.unique(group):
+        sel = table[group == g]
+        rows.append([float(sel["tpeak"][np.argmax(sel["amplitude"])]), float(np.min(sel["tstart"])),
+                     float(np.max(sel["tstop"]))])
+    rows = np.asarray(rows, float).reshape(-1, 3)
+    rows = rows[np.argsort(rows[:, 1], kind="stable")]
+    assert np.all(rows[1:, 1] > rows[:-1, 2]), f"overlapping flare groups in {name}"
+    return rows
+
+
+def held_out_scores(model, flare_eval, status: str) -> dict:
+    """flare_eval's pooled scores of ``find_flares`` on the manifest's ``status`` stars of the held-out test split
+    (flarelight-v1's split.json, which flarelight-v2 shares), one predicted event per flare group."""
+    from flarelight.models import MODELS_DIR
+    from flarelight.runtime import find_flares
+
+    split = set(json.loads((MODELS_DIR / "flarelight-v1" / "split.json").read_text())["test"])
+    manifest = json.loads(shared_path("eval", "dev_manifest.json").read_text())["lightcurves"]
+    entries = [e for e in manifest if e["status"] == status and e["tic"] in split]
+    assert entries, f"no {status} test star in the manifest"
+    preds = {}
+    for e in entries:
+        preds[Path(e["file"]).name] = group_events(find_flares(SHARED / e["file"], model=model), e["file"])
+    return flare_eval.evaluate(entries, preds)["pooled"][status]

@@ -5,15 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHARED
+from conftest import held_out_scores
 from flarelight.models import MODELS_DIR, default_model_paths, model_card, model_paths
-from flarelight.runtime import FlareModel, find_flares
+from flarelight.runtime import FlareModel
 
 V1 = MODELS_DIR / "flarelight-v1"
 
@@ -80,31 +78,9 @@ def test_model_card_lists_every_member_with_its_hash():
     assert sum(p.stat().st_size for p in default_model_paths()) < 5e6
 
 
-def _score(model, flare_eval, status):
-    split = set(json.loads((V1 / "split.json").read_text())["test"])
-    entries = [e for e in json.load(open(SHARED / "eval" / "dev_manifest.json"))["lightcurves"]
-               if e["status"] == status and e["tic"] in split]
-    assert entries, f"no {status} test star in the manifest"
-    preds = {}
-    for e in entries:
-        t = find_flares(SHARED / e["file"], model=model)
-        # one detected flare per group (a complex flare's components share it): its extent and strongest peak
-        groups = np.unique(np.asarray(t["group"]))
-        rows = []
-        for g in groups:
-            sel = t[np.asarray(t["group"]) == g]
-            rows.append([float(sel["tpeak"][np.argmax(sel["amplitude"])]), float(np.min(sel["tstart"])),
-                         float(np.max(sel["tstop"]))])
-        rows = np.asarray(rows, float).reshape(-1, 3)
-        order = np.argsort(rows[:, 1])
-        assert np.all(rows[order, 1][1:] > rows[order, 2][:-1]), f"overlapping flare groups in {e['file']}"
-        preds[Path(e["file"]).name] = rows
-    return flare_eval.evaluate(entries, preds)["pooled"][status]
-
-
 @pytest.mark.slow
 def test_recovers_labelled_flares_on_held_out_stars(model, flare_eval):
-    pooled = _score(model, flare_eval, "partial")
+    pooled = held_out_scores(model, flare_eval, "partial")
     assert pooled["n_true"] >= 20
     assert pooled["recall"] >= 0.6, pooled
     assert pooled["precision"] >= 0.3, pooled
@@ -113,7 +89,7 @@ def test_recovers_labelled_flares_on_held_out_stars(model, flare_eval):
 
 @pytest.mark.slow
 def test_few_false_positives_on_held_out_flare_free_stars(model, flare_eval):
-    pooled = _score(model, flare_eval, "negative")
+    pooled = held_out_scores(model, flare_eval, "negative")
     assert pooled["exposure_days"] > 50
     assert pooled["fp_per_day"] <= 0.2, pooled
 

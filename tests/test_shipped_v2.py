@@ -3,17 +3,15 @@ sector, and (slow) held-out labelled and flare-free stars with the matching rule
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, held_out_scores
 from flarelight.models import MODELS_DIR, model_card
-from flarelight.runtime import FlareModel, find_flares
+from flarelight.runtime import FlareModel
 
 V1 = MODELS_DIR / "flarelight-v1"
 
@@ -21,27 +19,6 @@ V1 = MODELS_DIR / "flarelight-v1"
 @pytest.fixture(scope="module")
 def model():
     return FlareModel.named("flarelight-v1")
-
-
-@pytest.fixture(scope="module")
-def flare_eval():
-    spec = importlib.util.spec_from_file_location("flare_eval", SHARED / "eval" / "flare_eval.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _score(model, flare_eval, status):
-    """flare_eval's pooled scores of ``find_flares`` rows on the manifest's ``status`` stars of the test split."""
-    split = set(json.loads((V1 / "split.json").read_text())["test"])
-    entries = [e for e in json.load(open(SHARED / "eval" / "dev_manifest.json"))["lightcurves"]
-               if e["status"] == status and e["tic"] in split]
-    assert entries, f"no {status} test star in the manifest"
-    preds = {}
-    for e in entries:
-        t = find_flares(SHARED / e["file"], model=model)
-        preds[Path(e["file"]).name] = np.column_stack([t["tpeak"], t["tstart"], t["tstop"]]).reshape(-1, 3)
-    return flare_eval.evaluate(entries, preds)["pooled"][status]
 
 
 # ----------------------------------------------------------------------------- flarelight-v2, the default
@@ -115,7 +92,7 @@ def test_v2_sliding_equals_per_window_on_a_real_sector(v2):
 
 @pytest.mark.slow
 def test_v2_recovers_labelled_flares_on_held_out_stars(v2, flare_eval):
-    pooled = _score(v2, flare_eval, "partial")
+    pooled = held_out_scores(v2, flare_eval, "partial")
     assert pooled["n_true"] >= 20
     assert pooled["recall"] >= 0.8, pooled  # bench_models: 0.90
     assert pooled["precision"] >= 0.45, pooled  # bench_models: 0.58 (v1 0.53)
@@ -123,6 +100,6 @@ def test_v2_recovers_labelled_flares_on_held_out_stars(v2, flare_eval):
 
 @pytest.mark.slow
 def test_v2_few_false_positives_on_held_out_flare_free_stars(v2, flare_eval):
-    pooled = _score(v2, flare_eval, "negative")
+    pooled = held_out_scores(v2, flare_eval, "negative")
     assert pooled["exposure_days"] > 50
     assert pooled["fp_per_day"] <= 0.05, pooled
