@@ -53,6 +53,7 @@ from astropy.table import Table
 from . import flarefit, vetting
 from .baseline import DEFAULT_MAX_GAP, baseline_blocks, ptp_sigma, robust_baseline
 from .io import LightCurveData
+from .kernels import count_peaks
 from .metadata import Preprocessing
 from .scored import Scored
 
@@ -201,39 +202,6 @@ def _merge(starts: np.ndarray, stops: np.ndarray, seg: np.ndarray, merge_gap: in
         else:
             groups.append([a, b, 1])
     return groups
-
-
-def count_peaks(excess: np.ndarray, min_height: float) -> int:
-    """Number of local maxima of ``excess`` with height and topographic prominence >= ``min_height``.
-
-    Prominence as in scipy.signal.peak_prominences: the peak's height above the higher of the two
-    lowest points between it and the nearest higher cadence on each side (or the interval's end).
-    Always at least 1 for a non-empty interval (the highest cadence is the flare's peak).
-    """
-    y = np.asarray(excess, dtype=np.float64)
-    y = np.where(np.isfinite(y), y, -np.inf)
-    n = y.size
-    if n == 0:
-        return 0
-    count = 0
-    left = np.r_[True, y[1:] > y[:-1]]
-    right = np.r_[y[:-1] >= y[1:], True]
-    for i in np.flatnonzero(left & right & (y >= min_height)).tolist():  # local maxima high enough
-        j = i - 1
-        lmin = y[i]
-        while j >= 0 and y[j] <= y[i]:
-            lmin = min(lmin, y[j])
-            j -= 1
-        k = i + 1
-        rmin = y[i]
-        while k < n and y[k] <= y[i]:
-            if y[k] == y[i] and k > i:  # plateau: the first cadence of it is the peak
-                break
-            rmin = min(rmin, y[k])
-            k += 1
-        if y[i] - max(lmin, rmin) >= min_height:
-            count += 1
-    return max(count, 1)
 
 
 def _cadence_s(lc: LightCurveData, time: np.ndarray, seg: np.ndarray) -> float:

@@ -708,6 +708,45 @@ def mendoza_model(time: np.ndarray, params: np.ndarray, exposure: float, xshift:
     return model
 
 
+# ----------------------------------------------------------------------------- peaks
+@_njit
+def _count_peaks(y, min_height):
+    n = y.shape[0]
+    count = 0
+    for i in range(n):
+        if not (y[i] >= min_height and (i == 0 or y[i] > y[i - 1]) and (i == n - 1 or y[i] >= y[i + 1])):
+            continue
+        lmin = y[i]
+        j = i - 1
+        while j >= 0 and y[j] <= y[i]:
+            lmin = min(lmin, y[j])
+            j -= 1
+        rmin = y[i]
+        k = i + 1
+        while k < n and y[k] < y[i]:  # a plateau ends the search: its first cadence is the peak
+            rmin = min(rmin, y[k])
+            k += 1
+        if y[i] - max(lmin, rmin) >= min_height:
+            count += 1
+    return count
+
+
+def count_peaks(excess: np.ndarray, min_height: float) -> int:
+    """Number of local maxima of ``excess`` with height and topographic prominence >= ``min_height``.
+
+    Prominence as in scipy.signal.peak_prominences: the peak's height above the higher of the two
+    lowest points between it and the nearest higher cadence on each side (or the interval's end).
+    Always at least 1 for a non-empty interval (the highest cadence is the flare's peak); NaN counts as -inf.
+    """
+    y = np.asarray(excess, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"excess: expected a 1-D array, got shape {y.shape}")
+    if y.size == 0:
+        return 0
+    y = np.ascontiguousarray(np.where(np.isfinite(y), y, -np.inf))
+    return max(int(_count_peaks(y, float(min_height))), 1)
+
+
 # ----------------------------------------------------------------------------- Levenberg-Marquardt (Davenport)
 @_njit
 def _lm_davenport(time, y, init, exposure, lo_t, hi_t, lw_lo, lw_hi, max_iter, rtol, params, model, jac):

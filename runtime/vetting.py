@@ -11,7 +11,9 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     false-alarm probability below ``PERIOD_FAP``): at least
     ``PERIODIC_MIN_OTHERS`` other groups, in other cycles, lie within ``PHASE_WIDTH`` in phase, and that many or
     more has a Poisson probability below ``PERIODIC_P`` for uniformly random phases. Flares are not periodic;
-    eclipses, pulsations and their humps are.
+    eclipses, pulsations and their humps are. The periodogram is computed only when the light curve has more than
+    ``PERIODIC_MIN_OTHERS`` groups (fewer cannot cluster); the table's ``ls_period_d``/``ls_power`` meta are None
+    otherwise.
 ``gap_edge``
     The excess begins at a gap or a segment start with no observed rise: the group's first cadence above
     2 local sigmas is the first cadence of a segment (after a gap of the model's gap rule, or the light curve's
@@ -372,7 +374,9 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     sap = sap[kept] if sap is not None and flux_column != "sap_flux" and np.isfinite(sap[kept]).any() else None
     centr = [aux[c][kept] for c in ("mom_centr1", "mom_centr2") if c in aux and np.isfinite(aux[c][kept]).any()]
     control: dict[tuple[int, int], float] = {}
-    period, power = dominant_period(time, flux / np.nanmedian(flux), usable)
+    # fewer groups cannot cluster in phase: the periodogram (a tenth of a second per sector) is skipped
+    period, power = dominant_period(time, flux / np.nanmedian(flux), usable) if len(info) > PERIODIC_MIN_OTHERS \
+        else (float("nan"), float("nan"))
     meta.update(ls_period_d=period if np.isfinite(period) else None,  # None, not NaN: survives every format
                 ls_power=power if np.isfinite(power) else None)
     periodic = periodic_flags(np.array([g["tpeak"] for g in info]), period)

@@ -3,6 +3,8 @@ for clarity, not speed. The kernel tests compare each kernel with its reference 
 ``NUMBA_DISABLE_JIT=1``, see the Makefile)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -153,3 +155,30 @@ def lm_ref(model, time, y, init, n_iter=200):
     p = th.reshape(-1, 3).copy()
     p[:, 1] = np.exp(p[:, 1])
     return p
+
+
+def count_peaks_ref(excess, min_height):
+    """Local maxima with height and prominence >= min_height, by scanning each side (at least 1 when non-empty)."""
+    y = [(-math.inf if not math.isfinite(v) else float(v)) for v in excess]
+    n = len(y)
+    if n == 0:
+        return 0
+    count = 0
+    for i in range(n):
+        is_max = (i == 0 or y[i] > y[i - 1]) and (i == n - 1 or y[i] >= y[i + 1])
+        if not is_max or y[i] < min_height:
+            continue
+        left = [y[j] for j in range(i - 1, -1, -1)]
+        lmin = y[i]
+        for v in left:
+            if v > y[i]:
+                break
+            lmin = min(lmin, v)
+        rmin = y[i]
+        for v in y[i + 1:]:
+            if v >= y[i]:
+                break
+            rmin = min(rmin, v)
+        if y[i] - max(lmin, rmin) >= min_height:
+            count += 1
+    return max(count, 1)

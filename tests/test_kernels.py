@@ -8,7 +8,8 @@ from flarelight.runtime import kernels
 from flarelight.runtime.errors import InvalidLightCurveError
 
 
-from naive import gather_padded_ref, gather_windows_ref, robust_scale_ref, segment_ids_ref, valid_centres_ref
+from naive import (count_peaks_ref, gather_padded_ref, gather_windows_ref, robust_scale_ref, segment_ids_ref,
+                   valid_centres_ref)
 
 
 def times_with_gaps(n, gaps, cadence=1.0):
@@ -163,3 +164,22 @@ def test_robust_scale_windows_validates():
         kernels.robust_scale_windows(np.ones((2, 5, 1)), 1.0)
     with pytest.raises(ValueError, match="scale"):
         kernels.robust_scale_windows(np.ones((2, 5, 1), np.float32), 0.0)
+
+
+def test_count_peaks_matches_plain_reference():
+    from flarelight.runtime.kernels import count_peaks
+
+    rng = np.random.default_rng(11)
+    cases = [np.array([]), np.array([np.nan]), np.array([3.0]), np.full(7, 2.0),  # plateaus, NaN, one cadence
+             np.array([0, 5, 5, 1, 5, 0.0]), np.array([np.nan, 4, np.nan, 4, 1]), np.array([1, 2, np.inf, 2, 1.0])]
+    for _ in range(300):
+        y = rng.normal(0, 1, int(rng.integers(1, 60)))
+        if rng.uniform() < 0.3:
+            y = np.round(y)  # ties
+        if rng.uniform() < 0.2:
+            y[rng.integers(0, y.size)] = np.nan
+        cases.append(y)
+    for y in cases:
+        for h in (0.0, 0.5, 1.5):
+            assert count_peaks(y, h) == count_peaks_ref(y, h), (y, h)
+    assert sum(count_peaks(y, 0.5) > 1 for y in cases) > 50  # the random cases do have several peaks

@@ -218,3 +218,11 @@ def test_jump_cadence_and_local_steps_match_plain_loops():
             ref.append(abs(np.median(cu[a + span:a + span + SIDE_CADENCES]) - np.median(cu[a - SIDE_CADENCES:a])))
     assert ref and local_steps(c, usable, lo, hi) == pytest.approx(max(ref), abs=1e-15)
     assert JUMP_SIDE < SIDE_CADENCES
+
+
+def test_periodogram_only_when_groups_can_cluster():
+    n = 3000
+    rel = one_flare(n=n) + 0.02 * np.sin(2 * np.pi * np.arange(n) * CAD / 0.7)  # a clear period, one flare
+    lc, _ = lc_with(rel, n=n)
+    t = flares_from_probabilities(lc, prob_where(one_flare(n=n)), keep_all=True)
+    assert len(t) == 1 and t.meta["ls_period_d"] is None and not t["periodic"].any()
