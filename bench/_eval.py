@@ -92,6 +92,8 @@ class Injection:
     amplitude: np.ndarray  # relative, before exposure averaging
     ed: np.ndarray  # s
     snr: np.ndarray  # amplitude / robust sigma
+    snr_mf: np.ndarray  # matched-filter SNR: sqrt(sum over good cadences of (profile / sigma)^2), the most any
+    #                     detector can reach even knowing the flare's time and shape (noise-limited detectability)
     edge_dist: np.ndarray  # cadences to the nearest segment edge (good cadences)
     near_gap: np.ndarray  # edge_dist < near_gap_cad
     level: np.ndarray  # quiescent flux each amplitude is relative to (flux units)
@@ -128,7 +130,7 @@ def inject_flares(time: np.ndarray, flux: np.ndarray, good: np.ndarray, n: int, 
     times are a good cadence's time plus a uniform offset of +-0.5 cadence. ED (s) is the integral of the
     template times amplitude times FWHM; SNR is amplitude / the light curve's robust point-to-point sigma.
     """
-    from flarelight.runtime.simulate import add_flares
+    from flarelight.runtime.simulate import add_flares, flare_profile
 
     gi = np.flatnonzero(good)
     gt = time[gi]
@@ -143,8 +145,11 @@ def inject_flares(time: np.ndarray, flux: np.ndarray, good: np.ndarray, n: int, 
     inj = add_flares(time, flux, tpeak, fwhm, amp, good=good, exposure=cad)
     sigma = robust_sigma(flux[gi] / np.median(flux[gi]))
     ed = amp * fwhm * 86400.0 * template_integral()
+    snr_mf = np.array([np.sqrt(np.sum(flare_profile(gt, tp, w, a, exposure=cad) ** 2)) for tp, w, a in
+                       zip(tpeak, fwhm, amp)]) / sigma
     return Injection(flux=inj.flux, excess=inj.excess, tpeak=tpeak, fwhm=fwhm, amplitude=amp, ed=ed,
-                     snr=amp / sigma, edge_dist=dist[pos], near_gap=dist[pos] < near_gap_cad, level=inj.level)
+                     snr=amp / sigma, snr_mf=snr_mf, edge_dist=dist[pos], near_gap=dist[pos] < near_gap_cad,
+                     level=inj.level)
 
 
 # ----------------------------------------------------------------------------- recovery
