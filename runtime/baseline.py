@@ -49,6 +49,8 @@ MAX_GROWTH = 24.0
 #: the fit is evaluated every ``half width / STRIDE_DIVISOR`` cadences and interpolated linearly between (a smooth
 #: quadratic trend sampled every 12 min at 2-min cadence: interpolation error < 1e-5 of the flux on a 1-day rotator)
 STRIDE_DIVISOR = 5
+#: ... and on both sides of every step longer than this many cadences (a gap), never interpolated across it
+STRIDE_MAX_STEP = 3.0
 
 
 def baseline_blocks(time: np.ndarray, max_gap: float = DEFAULT_MAX_GAP) -> np.ndarray:
@@ -69,20 +71,31 @@ def ptp_sigma(x: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
 
 
+def _block_indices(block: np.ndarray) -> list:
+    """The positions of each block label (slices where the labels are non-decreasing, as baseline_blocks gives)."""
+    block = np.asarray(block)
+    if block.size and np.all(block[1:] >= block[:-1]):
+        bounds = np.r_[0, np.flatnonzero(block[1:] != block[:-1]) + 1, block.size]
+        return [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [np.flatnonzero(block == b) for b in np.unique(block)]
+
+
 def chunk_median(x: np.ndarray, block: np.ndarray, size: int) -> np.ndarray:
     """The median of the finite values of consecutive chunks of ``size`` cadences (restarting at every block),
     interpolated linearly between chunk centres: a cheap local level (0 where a chunk has none)."""
     out = np.zeros(x.size)
-    for b in np.unique(block):
-        idx = np.flatnonzero(block == b)
+    for idx in _block_indices(block):
         n = idx.size
         m = -(-n // size)
         pad = np.full(m * size, np.nan)
         pad[:n] = x[idx]
-        chunks = pad.reshape(m, size)
-        has = np.isfinite(chunks).any(axis=1)  # all-NaN chunks are left out, not silenced (thread-safe)
-        med = np.full(m, np.nan)
-        med[has] = np.nanmedian(chunks[has], axis=1)
+        # nanmedian by sorting (NaN sorts last): the mean of the middle one or two of each chunk's k finite values;
+        # all-NaN chunks (k = 0) stay NaN, with no warning to silence (thread-safe)
+        chunks = np.sort(pad.reshape(m, size), axis=1)
+        k = np.sum(np.isfinite(chunks), axis=1)
+        rows = np.arange(m)
+        lo, hi = np.maximum(k - 1, 0) // 2, k // 2
+        med = np.where(k > 0, (chunks[rows, lo] + chunks[rows, np.minimum(hi, size - 1)]) / 2.0, np.nan)
         centres = np.minimum(np.arange(m) * size + (size - 1) / 2.0, n - 1)
         ok = np.isfinite(med)
         if ok.any():
@@ -102,11 +115,14 @@ def dips(time: np.ndarray, y: np.ndarray, r: np.ndarray, usable: np.ndarray, sig
     if not low.any():
         return out
     edges = np.flatnonzero(np.diff(np.r_[0, low.astype(np.int8), 0]))
-    for a, b in zip(edges[::2], edges[1::2] - 1):
-        if r[a:b + 1].min() > -depth_sigma * sigma or time[b] - time[a] > MAX_DIP:
-            continue
-        left = np.flatnonzero(usable[:a])[-DIP_FLANK:]
-        right = b + 1 + np.flatnonzero(usable[b + 1:])[:DIP_FLANK]
+    starts, stops = edges[::2], edges[1::2] - 1
+    deepest = np.minimum.reduceat(np.where(low, r, np.inf), starts)  # each run's minimum (runs hold only low)
+    cand = (deepest <= -depth_sigma * sigma) & (time[stops] - time[starts] <= MAX_DIP)
+    pos = np.flatnonzero(usable)  # the usable cadences, once (not searched again for every run)
+    for a, b in zip(starts[cand], stops[cand]):
+        ia, ib = np.searchsorted(pos, a), np.searchsorted(pos, b + 1)
+        left = pos[max(ia - DIP_FLANK, 0):ia]
+        right = pos[ib:ib + DIP_FLANK]
         if left.size < 3 or right.size < 3:
             continue
         ml, mr = float(np.median(y[left])), float(np.median(y[right]))
@@ -155,6 +171,7 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     scale = med if med != 0 else 1.0
     y = flux / scale
     block = baseline_blocks(time, max_gap)
+    blocks = _block_indices(block)
     h = float(half_width_cadences) * cadence
     use = ~mask & np.isfinite(y)
     stride = max(1, int(half_width_cadences) // STRIDE_DIVISOR)
@@ -162,18 +179,17 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     base = np.full(n, np.nan)
     for _ in range(max(1, int(n_iter))):
         base = kernels.local_poly_baseline(time, y, use.astype(np.float64), block, h, min_side, MAX_GROWTH * h,
-                                           stride=stride, bridge_degree=BRIDGE_DEGREE)
+                                           stride=stride, bridge_degree=BRIDGE_DEGREE,
+                                           max_step=STRIDE_MAX_STEP * cadence)
         r = y - base
         # clip only short excursions (outliers standing out from their neighbours' residuals), never a stretch the
         # baseline has not followed yet: that would keep it away from the data for good
         local = chunk_median(np.where(mask, np.nan, r), block, 2 * LOCAL_HALF + 1)
         clipped = np.zeros(n, bool)
-        for b in np.unique(block):
-            sel = (block == b) & ~mask
-            sig = ptp_sigma(r[sel])
+        for inb in blocks:
+            sig = ptp_sigma(r[inb][~mask[inb]])
             if not np.isfinite(sig) or sig <= 0:
                 continue
-            inb = block == b
             rb, lb = r[inb], r[inb] - local[inb]
             clipped[inb] = ((rb > clip_hi * sig) & (lb > clip_hi * sig)) | ((rb < -clip_lo * sig) & (lb < -clip_lo * sig))
             clipped[inb] |= dips(time[inb], y[inb], rb, ~mask[inb], sig, clip_lo)

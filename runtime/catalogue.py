@@ -459,7 +459,9 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
                 continue
             break
         if s.max_components > 1 and fit is not None:
-            fit, comp = _fit_window(k, y, ws, we, first, last, sigma, s, seed, True, cache, max_fwhm)
+            found = _fit_window(k, y, ws, we, first, last, sigma, s, seed, True, cache, max_fwhm)
+            if found[0] is not None and (found[0].ok or not fit.ok):  # a search that put a component's peak in a
+                fit, comp = found  # hole (nothing constrains it there) keeps the one-template fit it started from
         gf = GroupFit(first=first, last=last, ws=ws, we=we, sigma=sigma, fit=fit, n_groups=j - i + 1, comp=comp)
         out.append(gf)
         tot = gf.total()

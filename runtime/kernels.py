@@ -351,9 +351,12 @@ def _solve_small(a, b, m):
 
 
 @_njit
-def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, degree, bridge_degree, stride):
+def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, degree, bridge_degree, stride, max_step):
     n = time.shape[0]
     out = np.full(n, np.nan)
+    # the cadences fitted: every stride-th of a block, its last, and both sides of a step longer than max_step (a
+    # gap: the trend is never interpolated across it)
+    fit_here = np.zeros(n, np.bool_)
     cum = np.zeros(n + 1, np.int64)
     for i in range(n):
         cum[i + 1] = cum[i] + (1 if weight[i] > 0.0 else 0)
@@ -366,6 +369,18 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
                 first[j] = s
                 last[j] = i - 1
             s = i
+    for i in range(n):
+        if (i - first[i]) % stride == 0 or i == last[i]:
+            fit_here[i] = True
+        elif time[i] - time[i - 1] > max_step or time[i + 1] - time[i] > max_step:
+            fit_here[i] = True
+    # the usable cadences in order: a window's are uidx[cum[lo]:cum[hi + 1]] (masked ones are never visited)
+    uidx = np.empty(cum[n], np.int64)
+    k = 0
+    for i in range(n):
+        if weight[i] > 0.0:
+            uidx[k] = i
+            k += 1
     a = np.empty((4, 4))
     b = np.empty(4)
     mom = np.empty(7)
@@ -373,31 +388,19 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
     for i in range(n):
         lo_b = first[i]
         hi_b = last[i]
-        if (i - lo_b) % stride != 0 and i != hi_b:
+        if not fit_here[i]:
             continue
         t0 = time[i]
         left_all = cum[i] - cum[lo_b]
         right_all = cum[hi_b + 1] - cum[i + 1]
         h = half_width
-        lo = i
-        hi = i
         while True:  # grow until min_side usable cadences lie within 0.7 h on each side (tricube weight > 0.28)
-            while lo > lo_b and time[lo - 1] >= t0 - h:
-                lo -= 1
-            while hi < hi_b and time[hi + 1] <= t0 + h:
-                hi += 1
-            nl = 0
-            j = i - 1
-            while j >= lo and nl < min_side:
-                if weight[j] > 0.0 and time[j] >= t0 - 0.7 * h:
-                    nl += 1
-                j -= 1
-            nr = 0
-            j = i + 1
-            while j <= hi and nr < min_side:
-                if weight[j] > 0.0 and time[j] <= t0 + 0.7 * h:
-                    nr += 1
-                j += 1
+            lo = lo_b + np.searchsorted(time[lo_b:i + 1], t0 - h)  # first cadence at or after t0 - h
+            hi = i - 1 + np.searchsorted(time[i:hi_b + 1], t0 + h, side="right")  # last at or before t0 + h
+            pl = lo + np.searchsorted(time[lo:i], t0 - 0.7 * h)
+            nl = cum[i] - cum[pl]
+            pr = i + np.searchsorted(time[i + 1:hi + 1], t0 + 0.7 * h, side="right")
+            nr = cum[pr + 1] - cum[i + 1]
             if (nl >= min_side or (cum[i] - cum[lo] == left_all and nl == left_all)) and \
                     (nr >= min_side or (cum[hi + 1] - cum[i + 1] == right_all and nr == right_all)):
                 break
@@ -409,10 +412,9 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
         for k in range(4):
             rhs[k] = 0.0
         npts = 0
-        for j in range(lo, hi + 1):
+        for q in range(cum[lo], cum[hi + 1]):
+            j = uidx[q]
             wj = weight[j]
-            if wj <= 0.0:
-                continue
             u = (time[j] - t0) / h
             au = abs(u)
             if au >= 1.0:
@@ -438,13 +440,17 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
                 out[i] = b[0]
                 break
             deg -= 1
-    if stride > 1:  # linear interpolation in time between the evaluated cadences of each block
+    if stride > 1:  # linear interpolation in time between the fitted cadences of each block
+        j0 = 0
+        j1 = 0
         for i in range(n):
-            k = i - first[i]
-            if k % stride == 0 or i == last[i]:
+            if fit_here[i]:
+                j0 = i
                 continue
-            j0 = i - k % stride
-            j1 = min(j0 + stride, last[i])
+            if j1 <= i:
+                j1 = i + 1
+                while not fit_here[j1]:
+                    j1 += 1
             f = (time[i] - time[j0]) / (time[j1] - time[j0])
             out[i] = out[j0] + f * (out[j1] - out[j0])
     return out
@@ -452,7 +458,7 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
 
 def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, block: np.ndarray, half_width: float,
                         min_side: int = 10, max_half_width: float | None = None, degree: int = 2,
-                        stride: int = 1, bridge_degree: int | None = None) -> np.ndarray:
+                        stride: int = 1, bridge_degree: int | None = None, max_step: float = np.inf) -> np.ndarray:
     """Weighted local polynomial regression (tricube kernel) of ``y`` evaluated at every cadence.
 
     At each cadence a polynomial of ``degree`` (<= 2) in time is fitted to the cadences of the same ``block``
@@ -484,6 +490,9 @@ def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, blo
     stride : int
         Fit at every ``stride``-th cadence of a block (and its last) and interpolate linearly in time between
         them (1: fit everywhere).
+    max_step : float
+        With ``stride`` > 1, the cadences on both sides of a step longer than this (time units: a gap) are fitted
+        too, so the trend is never interpolated across a gap (default: no step counts).
     """
     t = _as_1d("time", time, np.float64)
     v = _as_1d("y", y, np.float64)
@@ -511,8 +520,10 @@ def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, blo
         v = np.where(bad, 0.0, v)
     if np.any(w < 0):
         raise ValueError("weight: must be non-negative")
+    if not max_step > 0:
+        raise ValueError(f"max_step={max_step}: must be positive (np.inf: no step splits the stride)")
     return _local_poly(t, v, w, blk, float(half_width), int(min_side), mx, int(degree), int(bridge_degree),
-                       int(stride))
+                       int(stride), float(max_step))
 
 
 # ----------------------------------------------------------------------------- flare templates

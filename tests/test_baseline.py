@@ -120,3 +120,46 @@ def test_clipping_removes_short_outliers_only():
     g[1200:] *= 1.01
     base = robust_baseline(time, g, np.zeros(time.size, bool), cadence=CAD) / 1e4
     assert abs(base[1500] - 1.01) < 1e-3 and abs(base[900] - 1.0) < 1e-3
+
+
+def test_stride_never_interpolates_across_a_gap():
+    """With a stride, the cadences on both sides of a gap inside one block are fitted themselves: before, the last
+    few cadences before a gap were interpolated towards the fit after it (3 h later, on a curved trend)."""
+    n = 2000
+    time = 2000.0 + np.arange(n) * CAD
+    time = np.delete(time, np.arange(1005, 1095))  # a 3-h gap, shorter than a block split
+    smooth = 1.0 + 0.03 * np.sin(2 * np.pi * (time - time[0]) / 1.0)
+    block = baseline_blocks(time, 0.5)
+    assert block.max() == 0
+    half = 60 * CAD
+    args = (time, smooth, np.ones(time.size), block, half, 21, 24 * half)
+    full = kernels.local_poly_baseline(*args, bridge_degree=3)
+    split = kernels.local_poly_baseline(*args, bridge_degree=3, stride=12, max_step=3 * CAD)
+    across = kernels.local_poly_baseline(*args, bridge_degree=3, stride=12)
+    edge = [1004, 1005]  # the last cadence before the gap and the first after it
+    np.testing.assert_array_equal(split[edge], full[edge])
+    assert np.max(np.abs(across[edge] - full[edge])) > 1e-4  # interpolated across the gap: the old behaviour
+    assert np.max(np.abs(split - full)) < np.max(np.abs(across - full))
+    with pytest.raises(ValueError):
+        kernels.local_poly_baseline(*args, stride=12, max_step=0.0)
+
+
+def test_chunk_median_matches_nanmedian():
+    from flarelight.runtime.baseline import chunk_median
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=200)
+    x[rng.random(200) < 0.3] = np.nan
+    x[40:62] = np.nan  # an all-NaN chunk
+    block = np.r_[np.zeros(90, int), np.ones(110, int)]
+    size = 7
+    got = chunk_median(x, block, size)
+    for b in (0, 1):  # the plain definition: nanmedian per chunk of each block, interpolated between chunk centres
+        idx = np.flatnonzero(block == b)
+        chunks = [x[idx][k:k + size] for k in range(0, idx.size, size)]
+        med = np.array([np.median(c[np.isfinite(c)]) if np.isfinite(c).any() else np.nan for c in chunks])
+        centres = np.minimum(np.arange(med.size) * size + (size - 1) / 2.0, idx.size - 1)
+        ok = np.isfinite(med)
+        np.testing.assert_allclose(got[idx], np.interp(np.arange(idx.size), centres[ok], med[ok]), rtol=0, atol=1e-15)
+    # labels in any order give the same (the fast path is only for non-decreasing labels)
+    np.testing.assert_allclose(chunk_median(x, 1 - block, size), got, rtol=0, atol=1e-15)

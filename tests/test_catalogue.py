@@ -413,3 +413,22 @@ def test_keep_all_returns_every_row_with_its_flags():
     np.testing.assert_array_equal(every["vetted"], ~flagged)
     assert flagged.sum() >= 1 and len(default) == int((~flagged).sum()) == 4
     assert default["vetted"].all() and default.meta["n_rows_all"] == len(every)
+
+
+def test_component_search_into_a_hole_keeps_the_one_template_fit(monkeypatch):
+    """When the component search puts a component's peak where no cadence was kept (nothing constrains it there:
+    HOLE_PEAK_RATIO), the group keeps the one-template fit the search started from instead of falling back to a
+    direct sum over its candidate cadences (a superflare whose peak fell in 7 flagged cadences kept 15% of its ED).
+    The hole test itself is forced here: any fit with more than one component counts as peaking in a hole."""
+    import flarelight.runtime.catalogue as cat
+
+    f1 = SimulatedFlare(2000.0 + 1500 * CAD, 10 / 1440, 0.05)
+    f2 = SimulatedFlare(f1.tpeak + 25 / 1440, 5 / 1440, 0.03)
+    lc, rel = flat_lc(flares=[f1, f2], seed=11)
+    prob = prob_from_excess(rel)
+    assert list(flares_from_probabilities(lc, prob)["n_components"]) == [2, 2]  # the search finds both
+    in_hole = cat._peak_in_hole
+    monkeypatch.setattr(cat, "_peak_in_hole", lambda params, comp, s: len(params) > 1 or in_hole(params, comp, s))
+    t = flares_from_probabilities(lc, prob)
+    assert len(t) == 1 and t["fitted"][0] and t["n_components"][0] == 1
+    assert t["ed"][0] == pytest.approx(_ed(f1) + _ed(f2), rel=0.1)
