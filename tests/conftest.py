@@ -52,7 +52,7 @@ def stella_model(stella_onnx_dir):
 
 
 # ----------------------------------------------------------------------------- trainer and Keras-parity fixtures
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fl_model(stella_onnx_dir):
     """The converted stella ensemble on the per-window engine (the exported graphs themselves, compared with
     Keras here; the sliding engine is compared with this one in tests/test_sliding.py), with an explicit
@@ -62,12 +62,56 @@ def fl_model(stella_onnx_dir):
     return FlareModel(stella_onnx_dir, batch_size=1024, engine="windows")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def stella_scored(fl_model):
+    """``stella_scored(path)``: ``fl_model.score(path, per_model=True)`` of a real sector, scored once per session
+    and shared by the Keras-parity, stella-reference and sliding tests (its arrays are made read-only)."""
+    cache = {}
+
+    def get(path):
+        key = Path(path).name
+        if key not in cache:
+            sc = fl_model.score(path, per_model=True)
+            for a in (sc.prob, sc.members):
+                a.flags.writeable = False
+            cache[key] = sc
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def keras_models() -> list:
     """stella's ten .keras models loaded with Keras, in the order of STELLA_KERAS."""
     import keras
 
     return [keras.models.load_model(p, compile=False) for p in STELLA_KERAS]
+
+
+@pytest.fixture(scope="session")
+def keras_predict(keras_models):
+    """``keras_predict(k, windows)``: Keras ``predict`` of stella model ``k`` (STELLA_KERAS order), one float32
+    score per window (n, 200[, 1]). A window already predicted by model ``k`` in this session (byte-identical
+    float32 input, what Keras casts to) is not predicted again: the parity tests compare the same windows of the
+    same sectors from independent constructions."""
+    import hashlib
+
+    memo = [{} for _ in keras_models]
+
+    def predict(k: int, windows: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(windows, np.float32).reshape(len(windows), -1))
+        keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x]
+        new = {}
+        for i, key in enumerate(keys):
+            if key not in memo[k]:
+                new.setdefault(key, i)
+        if new:
+            rows = np.fromiter(new.values(), int, len(new))
+            out = np.asarray(keras_models[k].predict(x[rows][:, :, None], batch_size=1024, verbose=0)).reshape(-1)
+            memo[k].update(zip(new, out.astype(np.float32)))
+        return np.array([memo[k][key] for key in keys], np.float32)
+
+    return predict
 
 
 @pytest.fixture(scope="session")

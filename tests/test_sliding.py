@@ -349,22 +349,21 @@ def test_write_sliding_refuses_above_tolerance(tmp_path):
 @pytest.mark.train
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_TF, reason="needs the [train] extra")
-def test_stella_sliding_parity_on_real_sectors(stella_onnx_dir):
+def test_stella_sliding_parity_on_real_sectors(stella_onnx_dir, fl_model, stella_scored, keras_models):
     """stella's 10 converted models: sliding vs per-window at every scored cadence of real sectors, vs float64
-    on one, and identical catalogues (bench/bench_sliding.py --study numerics runs every DEV light curve)."""
-    import keras
-
-    from conftest import STELLA_KERAS
+    on one, and identical catalogues (bench/bench_sliding.py --study numerics runs every DEV light curve).
+    The per-window scores are the session's (conftest ``stella_scored``: the same models on the windows engine)."""
     from flarelight.runtime.find import find_flares
     from flarelight.trainer.sliding import network_from_keras, reference_segment
 
     slide = FlareModel(stella_onnx_dir)
     assert slide.engine == "sliding" and all(m.sliding is not None for m in slide.members)
-    win = FlareModel(stella_onnx_dir, engine="windows")
+    assert fl_model.engine == "windows" and fl_model.paths == slide.paths
     for k, f in enumerate(PARITY_FILES[:2]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            a, b = slide.score(f, per_model=True), win.score(f, per_model=True)
+            a, b = slide.score(f, per_model=True), stella_scored(f)
+        assert b.members.shape == a.members.shape and b.model_id == a.model_id
         prep = a.prepared
         idx = prep.kept[prep.centres]
         assert idx.size > 10000
@@ -381,8 +380,9 @@ def test_stella_sliding_parity_on_real_sectors(stella_onnx_dir):
         if k == 0:  # float64 at every scored cadence of every member
             segments = slide.members[0].sliding.segments(prep)
             assert sum(n for _, _, n in segments) == idx.size
-            for j, path in enumerate(STELLA_KERAS):
-                net = network_from_keras(keras.models.load_model(path, compile=False))
+            assert len(keras_models) == 10
+            for j, km in enumerate(keras_models):
+                net = network_from_keras(km)
                 ref = np.concatenate([reference_segment(net, x) for x, _, _ in segments])
                 assert np.max(np.abs(a.members[j, idx] - ref)) <= 2e-4
 

@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.train,
               pytest.mark.skipif(not HAVE_TF, reason="needs TensorFlow/Keras (the trainer extra)")]
 
 TOL = 1e-5
-SOME = (0, 4, 9)  # members compared on every check; the ensemble mean uses all 10 on one file
-BATCH = 1024      # stella uses Keras' default (32); the batch size does not change the maths
+# Keras predictions come from the session's ``keras_predict`` (conftest): stella's real windows of AU Mic are
+# byte-identical to the windows tests/test_parity_keras.py predicts, so they are predicted once per session.
+# stella uses Keras' default batch (32), keras_predict 1024: the batch size does not change the maths.
 
 
 # ----------------------------------------------------------------------------- the transcription
@@ -75,12 +76,6 @@ def stella_windows(times, fluxes, errs, cadences: int = 200):
     return q, lc, good_inds, reshaped_data
 
 
-def keras_scores(model, x: np.ndarray) -> np.ndarray:
-    """``model.predict`` reshaped to one score per row, as stella does."""
-    preds = model.predict(x, batch_size=BATCH, verbose=0)
-    return np.reshape(preds, (len(preds),))
-
-
 def categories(t: np.ndarray, good_inds: np.ndarray, cad_pad: int = 100) -> dict[str, np.ndarray]:
     """Split stella's kept cadences: real window in one segment / real window across a gap /
     zero window though a full in-segment window exists / zero window and no full window."""
@@ -106,17 +101,20 @@ def user_arrays(lc):
 
 
 @pytest.fixture(scope="module")
-def au_mic(fl_model):
-    """AU Mic sector 1 (many flares, 29 stella segments): flarelight and stella's windows."""
+def au_mic(stella_scored, keras_predict):
+    """AU Mic sector 1 (many flares, 29 stella segments): flarelight's scores, stella's windows and stella's
+    scores of them by each of the 10 models (``ref``, shape (10, rows))."""
     from flarelight.runtime import read_lightcurve
 
     lc = read_lightcurve(shared_path("data", "tess", PARITY_FILES[0].name))
     rows, t, f, e = user_arrays(lc)
     q, lc_norm, good, x = stella_windows(t, f, e)
     assert q.all()
-    mean, per_model = fl_model.predict(lc, per_model=True)
-    return {"lc": lc, "rows": rows, "t": t, "lc_norm": lc_norm, "good": good, "x": x, "mean": mean,
-            "per_model": per_model, "cat": categories(t, good)}
+    scored = stella_scored(PARITY_FILES[0])
+    assert np.array_equal(scored.lc.flux, lc.flux, equal_nan=True)
+    ref = np.stack([keras_predict(k, x) for k in range(len(STELLA_KERAS))])
+    return {"lc": lc, "rows": rows, "t": t, "lc_norm": lc_norm, "good": good, "x": x, "mean": scored.prob,
+            "per_model": scored.members, "ref": ref, "cat": categories(t, good)}
 
 
 # ----------------------------------------------------------------------------- tests on a real sector
@@ -124,32 +122,32 @@ def test_member_order(fl_model) -> None:
     assert [p.stem for p in fl_model.paths] == [p.stem for p in STELLA_KERAS]
 
 
-def test_matches_stella_on_real_windows(au_mic, keras_models) -> None:
+def test_matches_stella_on_real_windows(au_mic) -> None:
     cat, rows = au_mic["cat"], au_mic["rows"]
     ok = cat["real_ok"]
     assert ok.sum() > 10_000
-    for k in SOME:
-        ref = keras_scores(keras_models[k], au_mic["x"])
+    for k, ref in enumerate(au_mic["ref"]):  # every member
         fl = au_mic["per_model"][k, rows]
         assert np.all(np.isfinite(fl[ok]))
         d = np.abs(fl[ok] - ref[ok])
         assert d.max() <= TOL, f"{STELLA_KERAS[k].stem}: max |flarelight - stella| = {d.max():.3g}"
 
 
-def test_ensemble_mean_matches_stella(au_mic, keras_models) -> None:
-    ref = np.nanmean([keras_scores(m, au_mic["x"]) for m in keras_models], axis=0)
+def test_ensemble_mean_matches_stella(au_mic) -> None:
+    assert au_mic["ref"].shape == (10, len(au_mic["rows"]))
+    ref = np.nanmean(au_mic["ref"], axis=0)
     ok = au_mic["cat"]["real_ok"]
     d = np.abs(au_mic["mean"][au_mic["rows"]][ok] - ref[ok])
     assert d.max() <= TOL
 
 
-def test_a_no_score_for_zero_windows(au_mic, keras_models) -> None:
+def test_a_no_score_for_zero_windows(au_mic, keras_predict) -> None:
     """(a) stella's all-zero windows get a real-looking score; flarelight gives NaN there."""
     zero = au_mic["cat"]["zero"]
     assert zero.sum() >= 200  # first and last 100 cadences at least, plus the gaps
     assert np.all(au_mic["x"][zero] == 0.0)
     assert np.all(np.isnan(au_mic["mean"][au_mic["rows"]][zero]))
-    z = keras_scores(keras_models[0], np.zeros((1, 200, 1)))
+    z = keras_predict(0, np.zeros((1, 200, 1)))
     assert np.isfinite(z[0])  # stella would report this number for every zero-window cadence
     # rows that are not kept at all (QUALITY != 0, NaN) are NaN too
     other = np.ones(len(au_mic["lc"]), bool)
@@ -177,15 +175,15 @@ def test_b_off_by_one_after_each_gap_is_nan(au_mic) -> None:
     assert checked >= 3 and checked == cat["straddle"].sum()
 
 
-def test_extra_cadences_match_keras(au_mic, keras_models) -> None:
+def test_extra_cadences_match_keras(au_mic, keras_predict) -> None:
     """Cadences stella needlessly zero-fills (b-100, b-99, len-100) have complete windows; flarelight scores them right."""
     extra = np.flatnonzero(au_mic["cat"]["extra"])
     assert extra.size > 0 and (len(au_mic["t"]) - 100) in extra
     lcn = au_mic["lc_norm"]
     x = np.stack([lcn[i - 100:i + 100] for i in extra])[:, :, None]
-    for k in SOME:
+    for k in range(len(STELLA_KERAS)):
         fl = au_mic["per_model"][k, au_mic["rows"][extra]]
-        assert np.abs(fl - keras_scores(keras_models[k], x)).max() <= TOL
+        assert np.abs(fl - keras_predict(k, x)).max() <= TOL
 
 
 # ----------------------------------------------------------------------------- synthetic gaps near the ends
@@ -200,7 +198,7 @@ def synthetic(n: int, gap_after: int, seed: int = 1) -> tuple[np.ndarray, np.nda
     return t, f, np.full(n, 1.0)
 
 
-def test_c_gap_near_start(fl_model, keras_models) -> None:
+def test_c_gap_near_start(fl_model, keras_predict) -> None:
     """(c) gap within 100 cadences of the start: flarelight NaN exactly where no full window exists."""
     n, g = 1000, 30
     t, f, e = synthetic(n, g)
@@ -213,7 +211,7 @@ def test_c_gap_near_start(fl_model, keras_models) -> None:
     assert np.array_equal(np.isfinite(prob), expected)
     cat = categories(t, good)
     assert cat["straddle"].sum() == 1 and np.isnan(prob[g + 100])
-    ref = keras_scores(keras_models[0], x)
+    ref = keras_predict(0, x)
     ok = cat["real_ok"]
     assert ok.sum() > 700 and np.abs(per_model[0][ok] - ref[ok]).max() <= TOL
 
