@@ -163,3 +163,43 @@ def test_chunk_median_matches_nanmedian():
         np.testing.assert_allclose(got[idx], np.interp(np.arange(idx.size), centres[ok], med[ok]), rtol=0, atol=1e-15)
     # labels in any order give the same (the fast path is only for non-decreasing labels)
     np.testing.assert_allclose(chunk_median(x, 1 - block, size), got, rtol=0, atol=1e-15)
+
+
+def _dips_loop(time, y, r, usable, sigma, depth_sigma):
+    """baseline.dips written as the plain loop over runs it replaced (its reference)."""
+    from flarelight.runtime.baseline import DIP_FLANK, MAX_DIP
+
+    out = np.zeros(r.size, bool)
+    low = r < -2.0 * sigma
+    edges = np.flatnonzero(np.diff(np.r_[0, low.astype(np.int8), 0]))
+    for a, b in zip(edges[::2], edges[1::2] - 1):
+        if r[a:b + 1].min() > -depth_sigma * sigma or time[b] - time[a] > MAX_DIP:
+            continue
+        left = np.flatnonzero(usable[:a])[-DIP_FLANK:]
+        right = b + 1 + np.flatnonzero(usable[b + 1:])[:DIP_FLANK]
+        if left.size < 3 or right.size < 3:
+            continue
+        ml, mr = float(np.median(y[left])), float(np.median(y[right]))
+        depth = min(ml, mr) - float(y[a:b + 1].min())
+        if depth <= 0 or abs(ml - mr) > 0.5 * depth:
+            continue
+        pad = max(2, (b - a + 1) // 4)
+        out[max(a - pad, 0):b + pad + 1] = True
+    return out
+
+
+def test_dips_match_the_plain_loop():
+    from flarelight.runtime.baseline import dips
+
+    rng = np.random.default_rng(12)
+    n = 3000
+    time = 2000.0 + np.arange(n) * CAD
+    y = 1.0 + rng.normal(0, 1e-3, n)
+    for a, w, d in ((300, 40, 0.01), (900, 3, 0.02), (1500, 300, 0.01), (2990, 10, 0.02), (2000, 60, 0.004)):
+        y[a:a + w] -= d  # eclipses, a too-long dip, one at the end, a shallow one
+    y[2500:] += 0.02  # a step: not a dip
+    r = y - 1.0
+    usable = rng.random(n) > 0.2
+    got = dips(time, y, r, usable, 1e-3, 5.0)
+    np.testing.assert_array_equal(got, _dips_loop(time, y, r, usable, 1e-3, 5.0))
+    assert got[310] and got[901] and not got[1600] and not got[2600]
