@@ -11,9 +11,16 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     false-alarm probability below ``PERIOD_FAP``): at least
     ``PERIODIC_MIN_OTHERS`` other groups, in other cycles, lie within ``PHASE_WIDTH`` in phase, and that many or
     more has a Poisson probability below ``PERIODIC_P`` for uniformly random phases. Flares are not periodic;
-    eclipses, pulsations and their humps are. The periodogram is computed only when the light curve has more than
-    ``PERIODIC_MIN_OTHERS`` groups (fewer cannot cluster); the table's ``ls_period_d``/``ls_power`` meta are None
-    otherwise.
+    eclipses, pulsations and their humps are. Also periodic: a group the light curve's own periodic signal explains.
+    The flux folded at the dominant period (and at twice it: an eclipsing binary's periodogram often peaks at half
+    its orbit) over at least ``FOLD_MIN_CYCLES`` cycles gives a median profile (bins about a cadence wide); the
+    group's excess over that profile (shifted by a straight line fitted to the difference on either side of the
+    group), summed over its cadences above 2 local sigmas, is below ``FOLD_FRACTION`` of its excess over the
+    baseline summed alike and not significant (within ``FOLD_SIGMA`` local sigmas x the square root of their
+    number: on a steep eclipse edge the folded profile is only as sharp as the period is precise, so a flare there
+    keeps a significant excess). No verdict where the shifted fold misses the flux on either side by more than
+    ``FOLD_MATCH`` local sigmas (point-to-point scatter): spots evolve between rotations. A flare does
+    not come back at the same phase in other cycles; an eclipse's wiggles and a pulsation's hump do.
 ``gap_edge``
     The excess begins at a gap or a segment start with no observed rise: the group's first cadence above
     2 local sigmas is the first cadence of a segment (after a gap of the model's gap rule, or the light curve's
@@ -26,11 +33,13 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     excess and 1.5 local sigmas (a cosmic ray or a bad cadence; a real flare's decay spreads its light over
     the next cadence).
 ``symmetric``
-    The group is one component at least ``SYMMETRIC_MIN_FWHM`` cadences wide (shorter ones cannot show a
-    shape) whose rise is observed (3 cadences of its segment within 2 FWHM before its peak), and a single Gaussian
-    bump (the same number of parameters) fits its window better than the flare
-    template, by more than ``SYMMETRIC_DELTA_BIC`` in the BIC (``RSS / sigma^2 + 3 ln n``): a slow symmetric
-    brightening (pointing jitter, pulsation), not a flare's fast rise and slower decay.
+    The group's widest component is at least ``SYMMETRIC_MIN_FWHM`` cadences wide (shorter ones cannot show a
+    shape), its rise is observed (3 cadences of its segment within 2 widest FWHM before its brightest peak), and a
+    single Gaussian bump (three parameters) fits its window better than the flare fit (all its components), by
+    more than ``SYMMETRIC_DELTA_BIC`` in the BIC (``RSS / sigma^2 + p ln n``, p parameters): a slow symmetric
+    brightening (pointing jitter, pulsation) that flare templates fit only with several components, not a
+    flare's fast rise and slower decay. A fit of several components whose sum stays above half its maximum more
+    than ``SYMMETRIC_MAX_SKEW`` times longer after its peak than before is a complex flare's shape, never flagged.
 ``sap_disagrees``
     The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: the SAP excess in
     flux units over a straight line fitted to the ``SIDE_CADENCES`` usable cadences nearest either side (within
@@ -63,12 +72,13 @@ from .io import LightCurveData
 #: (name, description) of every flag column, in table order
 FLAGS: list[tuple[str, str]] = [
     ("low_snr", "snr below min_snr (a prob_max >= 0.95 candidate: below 0.6 x min_snr)"),
-    ("periodic", "candidates cluster in phase at the light curve's dominant (Lomb-Scargle) period"),
+    ("periodic", "candidates cluster in phase at the light curve's dominant (Lomb-Scargle) period, or the folded "
+                 "light curve holds the excess"),
     ("gap_edge", "the excess begins at a gap or segment start with no observed rise"),
     ("single_cadence", "only the peak cadence is elevated"),
-    ("symmetric", "a symmetric bump fits better than a flare (no fast rise)"),
+    ("symmetric", "a symmetric bump fits better than the flare fit (no fast rise)"),
     ("sap_disagrees", "no matching excess in SAP_FLUX"),
-    ("centroid_jump", "a MOM_CENTR1/2 step at the event"),
+    ("centroid_jump", "a MOM_CENTR1/2 jump where the excess begins"),
 ]
 
 CONFIDENT_PROB = 0.95
@@ -77,6 +87,10 @@ MIN_PERIOD = 0.04
 PHASE_WIDTH = 0.05
 PERIODIC_MIN_OTHERS = 2
 PERIODIC_P = 1e-3
+FOLD_MIN_CYCLES = 5
+FOLD_FRACTION = 0.5
+FOLD_SIGMA = 5.0
+FOLD_MATCH = 1.5
 GAP_EDGE_FRACTION = 0.5
 GAP_RISE_MAX = 0.1
 SINGLE_FRACTION = 0.2
@@ -84,6 +98,7 @@ SAP_FRACTION = 0.3
 SAP_SIGMA = 3.0
 SYMMETRIC_DELTA_BIC = 10.0
 SYMMETRIC_MIN_FWHM = 5.0
+SYMMETRIC_MAX_SKEW = 1.5
 SIDE_CADENCES = 30
 SIDE_MAX = 0.3
 CENTROID_Z = 8.0
@@ -150,7 +165,10 @@ def dominant_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> t
     fap = fap_baluev(float(power[i]), fmax, tb)
     if not fap < PERIOD_FAP:
         return float("nan"), float(power[i])
-    return float(1.0 / freq[i]), float(power[i])
+    fine = np.linspace(freq[max(i - 1, 0)], freq[min(i + 1, freq.size - 1)], 101)  # the peak to 1/50 of the grid
+    fine_power = ls.power(fine)
+    j = int(np.nanargmax(fine_power))
+    return float(1.0 / fine[j]), float(fine_power[j])
 
 
 def periodic_flags(tpeaks: np.ndarray, period: float) -> np.ndarray:
@@ -172,6 +190,65 @@ def periodic_flags(tpeaks: np.ndarray, period: float) -> np.ndarray:
         if c >= PERIODIC_MIN_OTHERS and poisson_sf(c, lam) < PERIODIC_P:
             out[i] = True
     return out
+
+
+class PhaseFold:
+    """The median relative flux of the usable cadences folded at ``period``, in phase bins about one cadence wide,
+    interpolated linearly between bin centres (``ok`` False when the light curve holds fewer than
+    ``FOLD_MIN_CYCLES`` cycles)."""
+
+    def __init__(self, time: np.ndarray, rel: np.ndarray, usable: np.ndarray, period: float, cad_d: float) -> None:
+        use = usable & np.isfinite(rel)
+        t, r = time[use], rel[use]
+        self.period = float(period)
+        self.n_bins = max(int(self.period / cad_d), 8)
+        self.ok = bool(t.size > 0 and period > 0 and (t[-1] - t[0]) / period >= FOLD_MIN_CYCLES)
+        self.median = np.full(self.n_bins, np.nan)
+        if not self.ok:
+            return
+        b = self.bins(t)
+        order = np.lexsort((r, b))  # by bin, then by value: each bin's median is at its middle
+        counts = np.bincount(b, minlength=self.n_bins)
+        start = np.r_[0, np.cumsum(counts)[:-1]]
+        full = counts >= FOLD_MIN_CYCLES
+        rs = r[order]
+        lo_mid = start + (counts - 1) // 2
+        hi_mid = start + counts // 2
+        self.median[full] = 0.5 * (rs[lo_mid[full]] + rs[hi_mid[full]])
+
+    def bins(self, t: np.ndarray) -> np.ndarray:
+        return np.minimum((np.mod(t / self.period, 1.0) * self.n_bins).astype(np.int64), self.n_bins - 1)
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """The folded profile at times ``t`` (NaN where a neighbouring bin has too few cadences)."""
+        x = np.mod(t / self.period, 1.0) * self.n_bins - 0.5  # in bins, 0 = the first bin's centre
+        i0 = np.floor(x).astype(np.int64)
+        f = x - i0
+        return (1.0 - f) * self.median[i0 % self.n_bins] + f * self.median[(i0 + 1) % self.n_bins]
+
+    def explains(self, y: np.ndarray, rel: np.ndarray, usable: np.ndarray, time: np.ndarray, lo: int, hi: int,
+                 sigma: float, bfirst: int, blast: int) -> bool:
+        """Does the folded profile explain the group [lo, hi] (module docstring, ``periodic``)?"""
+        idx = np.arange(lo, hi + 1)
+        sel = idx[np.isfinite(y[idx]) & np.isfinite(rel[idx]) & (y[idx] > 2.0 * sigma)]
+        if sel.size == 0:
+            return False
+        b, a = _sides(lo, hi, usable, time, bfirst, blast)
+        sides = np.r_[b, a]
+        if b.size < 5 or a.size < 5:
+            return False
+        diff = rel[sides] - self.at(time[sides])
+        fold_sel = self.at(time[sel])
+        if not (np.isfinite(diff).all() and np.isfinite(fold_sel).all()):
+            return False
+        tm = 0.5 * (time[lo] + time[hi])
+        line = np.polyfit(time[sides] - tm, diff, 1)  # this cycle's level and slope against the fold
+        if ptp_sigma(diff - np.polyval(line, time[sides] - tm)) > FOLD_MATCH * sigma:
+            return False  # the fold does not describe this cycle (spots evolve, the period drifts): no verdict
+        over_base = float(np.sum(y[sel]))
+        over_fold = float(np.sum(rel[sel] - fold_sel - np.polyval(line, time[sel] - tm)))
+        return over_base > 0 and over_fold < FOLD_FRACTION * over_base \
+            and abs(over_fold) < FOLD_SIGMA * sigma * math.sqrt(sel.size)
 
 
 def gap_edge_flag(y: np.ndarray, time: np.ndarray, seg: np.ndarray, lo: int, hi: int, sigma: float,
@@ -254,14 +331,16 @@ def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray,
 
 def symmetric_flag(time: np.ndarray, y: np.ndarray, seg: np.ndarray, g: dict[str, Any], sigma: float,
                    cad_d: float) -> bool:
-    """A single symmetric (Gaussian) bump describes the window of a one-component group at least
-    ``SYMMETRIC_MIN_FWHM`` cadences wide better than its flare fit by the BIC (more than ``SYMMETRIC_DELTA_BIC``):
-    a slow, symmetric brightening, not a flare's fast rise and slow decay."""
+    """A single symmetric (Gaussian) bump describes the window of a group whose widest component is at least
+    ``SYMMETRIC_MIN_FWHM`` cadences wide better than its flare fit (all its components) by the BIC (more than
+    ``SYMMETRIC_DELTA_BIC``): a slow, symmetric brightening, not a flare's fast rise and slow decay. (A slow bump
+    fitted with flare templates needs several of them; a complex flare's peaks and fast rises a Gaussian cannot
+    follow.)"""
     fit = g.get("fit")
-    if fit is None or fit.k > 1 or float(fit.params[0, 1]) < SYMMETRIC_MIN_FWHM * cad_d:
+    if fit is None or float(np.max(fit.params[:, 1])) < SYMMETRIC_MIN_FWHM * cad_d:
         return False
     ws, we = g["ws"], g["we"]
-    tp, w = float(fit.params[0, 0]), float(fit.params[0, 1])
+    tp, w = float(fit.params[int(np.argmax(fit.params[:, 2])), 0]), float(np.max(fit.params[:, 1]))
     ip = int(np.clip(np.searchsorted(time, tp), ws, we))
     rise = np.arange(ws, ip)
     rise = rise[(seg[rise] == seg[ip]) & (time[rise] >= tp - 2.0 * w)]
@@ -269,7 +348,23 @@ def symmetric_flag(time: np.ndarray, y: np.ndarray, seg: np.ndarray, g: dict[str
         return False
     tt, yy = time[ws:we + 1], y[ws:we + 1]
     ok = np.isfinite(yy)
+    if fit.k > 1 and fit.n == int(ok.sum()) and _decay_over_rise(tt[ok], fit.model, cad_d) > SYMMETRIC_MAX_SKEW:
+        return False  # several components making a fast rise and a slower decay: a complex flare's shape
     return bool(flarefit.gaussian_preference(tt[ok], yy[ok], fit, sigma) > SYMMETRIC_DELTA_BIC)
+
+
+def _decay_over_rise(t: np.ndarray, model: np.ndarray, cad_d: float) -> float:
+    """Time the summed model ``model`` stays above half its maximum after its peak over the time before it (the
+    rise at least one cadence)."""
+    ip = int(np.argmax(model))
+    above = model >= 0.5 * model[ip]
+    first = ip
+    while first > 0 and above[first - 1]:
+        first -= 1
+    last = ip
+    while last < model.size - 1 and above[last + 1]:
+        last += 1
+    return float((t[last] - t[ip]) / max(t[ip] - t[first], cad_d))
 
 
 def _step(c: np.ndarray, lo: int, hi: int, usable: np.ndarray, time: np.ndarray, bfirst: int,
@@ -374,9 +469,10 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     sap = sap[kept] if sap is not None and flux_column != "sap_flux" and np.isfinite(sap[kept]).any() else None
     centr = [aux[c][kept] for c in ("mom_centr1", "mom_centr2") if c in aux and np.isfinite(aux[c][kept]).any()]
     control: dict[tuple[int, int], float] = {}
-    # fewer groups cannot cluster in phase: the periodogram (a tenth of a second per sector) is skipped
-    period, power = dominant_period(time, flux / np.nanmedian(flux), usable) if len(info) > PERIODIC_MIN_OTHERS \
-        else (float("nan"), float("nan"))
+    rel = flux / np.nanmedian(flux)
+    period, power = dominant_period(time, rel, usable)
+    folds = [PhaseFold(time, rel, usable, p, cad_d) for p in (period, 2.0 * period) if np.isfinite(p)]
+    folds = [f for f in folds if f.ok]
     meta.update(ls_period_d=period if np.isfinite(period) else None,  # None, not NaN: survives every format
                 ls_power=power if np.isfinite(power) else None)
     periodic = periodic_flags(np.array([g["tpeak"] for g in info]), period)
@@ -387,7 +483,7 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
         need = min_snr * (CONFIDENT_SNR_FRACTION if g["prob_max"] >= CONFIDENT_PROB else 1.0)
         values = {
             "low_snr": bool(np.isfinite(snr) and snr < need),
-            "periodic": bool(periodic[gi]),
+            "periodic": bool(periodic[gi]) or any(f.explains(y, rel, usable, time, lo, hi, sig, bf, bl) for f in folds),
             "gap_edge": gap_edge_flag(y, time, seg, lo, hi, sig, cad_d),
             "single_cadence": single_cadence_flag(y, lo, hi, sig),
             "sap_disagrees": sap_flag(sap, flux, base, y, time, lo, hi, usable, bf, bl, g.get("model"))
@@ -403,5 +499,5 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     return flags, meta
 
 
-__all__ = ["FLAGS", "vet", "dominant_period", "fap_baluev", "periodic_flags", "gap_edge_flag", "single_cadence_flag", "sap_flag",
+__all__ = ["FLAGS", "vet", "dominant_period", "fap_baluev", "periodic_flags", "PhaseFold", "gap_edge_flag", "single_cadence_flag", "sap_flag",
            "centroid_flag", "control_steps", "local_steps", "jump_cadence", "poisson_sf"]

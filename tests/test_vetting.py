@@ -220,9 +220,39 @@ def test_jump_cadence_and_local_steps_match_plain_loops():
     assert JUMP_SIDE < SIDE_CADENCES
 
 
-def test_periodogram_only_when_groups_can_cluster():
+def test_a_bump_every_cycle_is_periodic_a_flare_is_not():
+    """The light curve's own periodic signal explains a bump that recurs at the same phase every cycle (an
+    eclipsing binary's egress wiggle), even when only one of them is a candidate; a flare elsewhere is kept."""
+    n, porb = 6000, 0.7
+    time = 2000.0 + np.arange(n) * CAD
+    phase = np.mod(time / porb, 1.0)
+    cycle_t0 = np.floor(time / porb) * porb
+    wiggle = sum(flare_profile(time, t0 + 0.3 * porb, 10 / 1440, 0.01, exposure=CAD) for t0 in np.unique(cycle_t0))
+    flare = flare_profile(time, time[4400], 8 / 1440, 0.02, exposure=CAD)
+    rel = 0.02 * np.sin(2 * np.pi * time / porb) + wiggle + flare
+    lc, _ = lc_with(rel, n=n, seed=4)
+    one = (np.abs(time - (np.unique(cycle_t0)[5] + 0.3 * porb)) < 20 / 1440) & (wiggle > 0.002)
+    prob = np.where(one | (flare > 0.003), 0.9, 0.01)
+    t = flares_from_probabilities(lc, prob, keep_all=True)
+    at_wiggle = np.abs(t["tpeak"] - (np.unique(cycle_t0)[5] + 0.3 * porb)) < 0.02
+    at_flare = np.abs(t["tpeak"] - time[4400]) < 0.01
+    assert at_wiggle.sum() == 1 and at_flare.sum() == 1
+    assert t["periodic"][at_wiggle].all() and not t["periodic"][at_flare].any()
+    assert t.meta["ls_period_d"] is not None
+
+
+def test_symmetric_bump_flagged_flares_and_complex_flares_not():
     n = 3000
-    rel = one_flare(n=n) + 0.02 * np.sin(2 * np.pi * np.arange(n) * CAD / 0.7)  # a clear period, one flare
-    lc, _ = lc_with(rel, n=n)
-    t = flares_from_probabilities(lc, prob_where(one_flare(n=n)), keep_all=True)
-    assert len(t) == 1 and t.meta["ls_period_d"] is None and not t["periodic"].any()
+    time = 2000.0 + np.arange(n) * CAD
+    slow = 0.01 * np.exp(-0.5 * ((time - time[1500]) / (60 / 1440 / 2.355)) ** 2)  # FWHM 60 min, no fast rise
+    lc, _ = lc_with(slow, n=n, seed=5)
+    t = flares_from_probabilities(lc, prob_where(slow, level=0.002), keep_all=True)
+    assert len(t) >= 1 and t["symmetric"].all()
+    flare = one_flare(fwhm=20 / 1440, amp=0.02, n=n)
+    lc2, _ = lc_with(flare, n=n, seed=5)
+    t2 = flares_from_probabilities(lc2, prob_where(flare), keep_all=True)
+    assert len(t2) == 1 and not t2["symmetric"].any()
+    double = one_flare(i=1500, fwhm=8 / 1440, amp=0.03, n=n) + one_flare(i=1512, fwhm=8 / 1440, amp=0.02, n=n)
+    lc3, _ = lc_with(double, n=n, seed=5)
+    t3 = flares_from_probabilities(lc3, prob_where(double), keep_all=True)
+    assert len(t3) == 2 and (t3["n_components"] == 2).all() and not t3["symmetric"].any()
