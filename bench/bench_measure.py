@@ -670,6 +670,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="probabilities of the real light curves (reused across runs)")
     ap.add_argument("--parts", nargs="+", default=["population", "superflares", "pairs", "edges", "outliers", "dev",
                                                    "speed"])
+    ap.add_argument("--model", default=None,
+                    help="shipped model name whose probabilities are catalogued (default: the default model; the "
+                         "issue-12 DEV baseline of 16 false detections was measured with flarelight-v1)")
     a = ap.parse_args(argv)
     from flarelight.runtime import FlareModel
 
@@ -677,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads(MANIFEST.read_text())["lightcurves"]
     quiet = quiet_entries(manifest)
     rng = np.random.default_rng(a.seed)
-    model = FlareModel.default()
+    model = FlareModel.named(a.model) if a.model else FlareModel.default()
     scorer = Scorer(model, a.cache)
     log(f"model {model.model_id}; {len(quiet)} flare-free light curves")
     res: dict[str, Any] = {"model": model.model_id, "seed": a.seed, "quick": a.quick,
