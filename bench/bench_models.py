@@ -15,7 +15,10 @@ Prints a table and writes JSON (``--out``) and a completeness plot (``--plot``):
 Contenders: each model's probabilities are computed once per light curve and every event rule is derived
 from them: (a) flarelight + our catalogue rule (``find_flares``), (b) flarelight + runs of prob > 0.5
 (flare_eval's ``events_from_prob``), (c) stella + stella's rule, here runs of prob > 0.5 (stella's own
-``FitFlares`` needs the stella package, which flarelight does not use), (d) stella + our rule.
+``FitFlares`` needs the stella package, which flarelight does not use), (d) stella + our rule; and (e)
+AltaiPony (no ML: ``detrend("savgol")`` + ``find_flares()``, its defaults) run in its own venv by
+``bench/altaipony_runner.py`` on the same light curves (``bench/_altaipony.py``; skipped with a note when
+that venv is missing: ``bash bench/altaipony_env.sh`` creates it).
 
 Run:  .venv/bin/python bench/bench_models.py --model DIR [--quick]
 """
@@ -33,6 +36,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _altaipony  # noqa: E402
 import _eval as ev  # noqa: E402  (bench/ is not a package)
 import report  # noqa: E402
 
@@ -116,7 +120,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--impostor-realisations", type=int, default=4,
                     help="simulated short-period EB / reflection binaries per flare-free test host (other impostor "
                          "kinds: one each)")
+    ap.add_argument("--altaipony-python", type=Path, default=_altaipony.default_python(),
+                    help="the AltaiPony venv's python (default $ALTAIPONY_VENV/bin/python, else ../altaipony-venv; "
+                         "create it with bash bench/altaipony_env.sh); missing: the contender is skipped")
+    ap.add_argument("--no-altaipony", action="store_true", help="leave the AltaiPony contender out")
     return ap.parse_args(argv)
+
+
+def load_altaipony(a: argparse.Namespace) -> Any:
+    """The AltaiPony contender, or None (with one line saying how to get it) when its venv is missing."""
+    if a.no_altaipony:
+        return None
+    if not a.altaipony_python.is_file():
+        print(f"AltaiPony contender skipped: no venv python at {a.altaipony_python} (create it with "
+              "`bash bench/altaipony_env.sh`, or point --altaipony-python / $ALTAIPONY_VENV at one)", flush=True)
+        return None
+    cache = None if a.no_prob_cache else a.prob_cache.parent / "altaipony_cache"
+    return _altaipony.AltaiPony(a.altaipony_python, cache, log=log)
 
 
 def load_flarelight(path: Path | None, threads: int, batch_size: int) -> Any:
@@ -196,7 +216,7 @@ class ProbCache:
     @staticmethod
     def key(model: Any) -> tuple:
         """Identity of a model: its resolved member paths."""
-        return tuple(str(p.resolve()) for p in model.paths)
+        return tuple(str(p.resolve()) for p in getattr(model, "paths", ()))  # AltaiPony: no files, no probabilities
 
     @staticmethod
     def _digest(model: Any, name: str, n: int) -> str:
@@ -230,8 +250,10 @@ class ProbCache:
         return self._probs[k]
 
 
-def events_for(rule: str, model: Any, lc: Any, prob: np.ndarray, fe: Any) -> np.ndarray:
-    """(n, 3) events of one rule from precomputed probabilities."""
+def events_for(rule: str, model: Any, lc: Any, prob: np.ndarray | None, fe: Any) -> np.ndarray:
+    """(n, 3) events of one rule from precomputed probabilities (AltaiPony: its cached events, no probabilities)."""
+    if rule == _altaipony.RULE:
+        return model.events(lc)
     if rule == "runs":
         return ev.runs_events(lc.time, prob, THRESHOLD, fe)
     from flarelight.runtime import find_flares
@@ -239,6 +261,18 @@ def events_for(rule: str, model: Any, lc: Any, prob: np.ndarray, fe: Any) -> np.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ev.table_events(find_flares(lc, model=model, prob=prob, threshold=ours_threshold(model)))
+
+
+def prefetch(models: dict[str, Any], lcs: list[Any]) -> None:
+    """Run AltaiPony, if it is a contender, on all of ``lcs`` in one child process (its events are then cached)."""
+    for m in models.values():
+        if isinstance(m, _altaipony.AltaiPony):
+            m.prefetch(lcs)
+
+
+def is_network(model: Any) -> bool:
+    """True for a flarelight/stella ensemble (it has probabilities), False for AltaiPony."""
+    return not isinstance(model, _altaipony.AltaiPony)
 
 
 def ours_threshold(model: Any) -> float:
@@ -253,12 +287,12 @@ def detection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
     from flarelight.runtime import read_lightcurve
 
     preds: dict[str, dict[str, np.ndarray]] = {c: {} for c in CONTENDERS}
-    for i, e in enumerate(entries):
-        path = ev.SHARED / e["file"]
+    lcs = [read_lightcurve(ev.SHARED / e["file"], quality_bitmask=read_bitmask()) for e in entries]
+    prefetch(models, lcs)
+    for i, (e, lc) in enumerate(zip(entries, lcs)):
         base = Path(e["file"]).name
-        lc = read_lightcurve(path, quality_bitmask=read_bitmask())
         for c, (mk, rule) in CONTENDERS.items():
-            prob = cache.get(models[mk], base, lc)
+            prob = cache.get(models[mk], base, lc) if is_network(models[mk]) else None
             preds[c][base] = events_for(rule, models[mk], lc, prob, fe)
         log(f"scored {i + 1}/{len(entries)} {base} (model time so far {cache.seconds:.0f} s)")
     test_tics = set(split["test"]) if split else set()
@@ -309,7 +343,7 @@ def injection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
         if held_out:
             realisations = int(np.ceil(realisations * len(quiet) / len(held_out)))
             quiet = held_out
-    rows: dict[str, list] = {k: [] for k in ("tpeak", "fwhm", "amplitude", "ed", "snr", "edge_dist", "near_gap",
+    rows: dict[str, list] = {k: [] for k in ("tpeak", "fwhm", "amplitude", "ed", "snr", "snr_mf", "edge_dist", "near_gap",
                                              "file", "bit512")}
     rec: dict[str, list] = {c: [] for c in CONTENDERS}
     model_keys = {mk: ProbCache.key(m) for mk, m in models.items()}
@@ -318,6 +352,7 @@ def injection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
         base = Path(e["file"]).name
         lc = read_lightcurve(ev.SHARED / e["file"], quality_bitmask=read_bitmask())
         good = lc.good & (lc.quality == 0 if lc.quality is not None else True)
+        made = []  # every realisation first (the same draws as scoring each in turn), so AltaiPony runs once
         for _ in range(realisations):
             inj = ev.inject_flares(lc.time, lc.flux, good, per_lc, rng)
             # SPOC flags some flare peaks ImpulsiveOutlier (512): flag the peak cadence of a share of them
@@ -330,10 +365,12 @@ def injection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
                 sap = np.asarray(aux["sap_flux"], float)
                 added = np.nan_to_num(inj.flux - lc.flux)
                 aux["sap_flux"] = sap + added * (np.nanmedian(sap) / np.nanmedian(lc.flux[lc.good]))
-            lc_inj = dataclasses.replace(lc, flux=inj.flux, quality=q, aux=aux)
+            made.append((inj, flag, dataclasses.replace(lc, flux=inj.flux, quality=q, aux=aux)))
+        prefetch(models, [x[2] for x in made])
+        for inj, flag, lc_inj in made:
             probs: dict[tuple, np.ndarray] = {}
             for mk, m in models.items():
-                if model_keys[mk] not in probs:
+                if model_keys[mk] not in probs and is_network(m):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         probs[model_keys[mk]] = ev.rescore_near_flares(m, lc_inj, inj.excess, cache.get(m, base, lc))
@@ -342,7 +379,7 @@ def injection(entries: list[dict], models: dict[str, Any], cache: ProbCache, fe:
             for c, (mk, rule) in CONTENDERS.items():
                 k = (model_keys[mk], rule)
                 if k not in done:
-                    evs = events_for(rule, models[mk], lc_inj, probs[model_keys[mk]], fe)
+                    evs = events_for(rule, models[mk], lc_inj, probs.get(model_keys[mk]), fe)
                     done[k] = ev.recovered(inj.tpeak, inj.fwhm, evs, slack)
                 rec[c].append(done[k])
             for k in rows:
@@ -381,6 +418,11 @@ def completeness_tables(inj: dict[str, Any]) -> dict[str, Any]:
                                 "far_from_gap": float(r[m & far].mean()) if (m & far).any() else None,
                                 "bit512_peak": float(r[m & f["bit512"]].mean()) if (m & f["bit512"]).any() else None,
                                 "unflagged_peak": float(r[m & ~f["bit512"]].mean()) if (m & ~f["bit512"]).any()
+                                else None,
+                                # noise-limited: the share no detector can find (matched-filter SNR < 5), and
+                                # the completeness of those a matched filter sees at SNR >= 7
+                                "below_mf_snr5": float((f["snr_mf"][m] < 5).mean()) if m.any() else None,
+                                "mf_snr7": float(r[m & (f["snr_mf"] >= 7)].mean()) if (m & (f["snr_mf"] >= 7)).any()
                                 else None}
                          for name, (lo, hi) in ED_BANDS.items() for m in [(f["ed"] >= lo) & (f["ed"] < hi)]},
         }
@@ -390,7 +432,7 @@ def completeness_tables(inj: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- held-out impostors
 def impostors_fp(entries: list[dict], models: dict[str, Any], split: dict | None, realisations: int,
                  seed: int = IMPOSTOR_SEED, kinds: list[str] | None = None) -> dict[str, Any]:
-    """False positives per day of our rule on flare-free test hosts carrying simulated impostors
+    """False positives per day of our rule (AltaiPony: its own) on flare-free test hosts carrying simulated impostors
     (:mod:`flarelight.trainer.impostors`) made with ``seed``, which no training run used: short-period EBs and
     reflection binaries (``realisations`` each per host) and one of every other kind per host."""
     from flarelight.runtime import find_flares, read_lightcurve
@@ -405,27 +447,27 @@ def impostors_fp(entries: list[dict], models: dict[str, Any], split: dict | None
         lc = read_lightcurve(ev.SHARED / e["file"], quality_bitmask=read_bitmask())
         f = lc.flux[lc.good]
         sigma = ev.robust_sigma(f / np.median(f))
+        made = []  # every impostor of this host first (same draws), so AltaiPony runs once
         for kind in impostors.SIMULATORS:
-            draws = realisations if kind in short else 1
-            if kinds is not None and kind not in kinds:  # draw anyway, so every kind sees the same seeds
-                for _ in range(draws):
-                    impostors.SIMULATORS[kind](lc.time, rng, period=short[kind]) if kind in short else \
-                        impostors.simulate(kind, lc.time, rng, noise=sigma)
-                continue
-            for _ in range(draws):
+            for _ in range(realisations if kind in short else 1):
                 if kind in short:
                     imp = impostors.SIMULATORS[kind](lc.time, rng, period=short[kind])
                 else:
                     imp = impostors.simulate(kind, lc.time, rng, noise=sigma)
-                lci = impostors.apply(lc, imp)
-                for mk, m in models.items():
+                if kinds is None or kind in kinds:  # drawn anyway, so every kind sees the same seeds
+                    made.append((kind, impostors.apply(lc, imp)))
+        prefetch(models, [lci for _, lci in made])
+        for kind, lci in made:
+            for mk, m in models.items():
+                if is_network(m):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         sc = m.score(lci)
                         n = len(find_flares(sc, threshold=ours_threshold(m)))
                     days = sc.prepared.time.size * float(np.median(np.diff(sc.prepared.time)))
-                    d = per.setdefault(mk, {}).setdefault(kind, [])
-                    d.append((n, days))
+                else:
+                    n, days = len(m.events(lci)), m.exposure_days(lci)
+                per.setdefault(mk, {}).setdefault(kind, []).append((n, days))
         log(f"impostors on TIC {e['tic']} done")
     for mk, by_kind in per.items():
         rows = {}
@@ -557,6 +599,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         models[key] = m
         CONTENDERS[f"{key}+ours"] = (key, "ours")
         compared.append(f"{key}+ours")
+    ap = load_altaipony(a)
+    if ap is not None:
+        models["altaipony"] = ap
+        CONTENDERS["altaipony"] = ("altaipony", _altaipony.RULE)
+    nets = {k: m for k, m in models.items() if is_network(m)}
     same = ProbCache.key(models["flarelight"]) == ProbCache.key(models["stella"])
     log(f"flarelight={models['flarelight']!r} stella={models['stella']!r}" + (" (same files: shared cache)" if same else ""))
     cache = ProbCache(None if a.no_prob_cache else a.prob_cache)
@@ -583,7 +630,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{models['flarelight'].paths[0].parent})")
     print(f"stella model:     {models['stella'].model_id} ({len(models['stella'].paths)} members, "
           f"{models['stella'].paths[0].parent})" + ("  [same files as flarelight]" if same else ""))
-    print("thresholds: ours = " + ", ".join(f"{k} {ours_threshold(m):.3g}" for k, m in models.items())
+    if ap is not None:
+        print(f"altaipony:        {ap.model_id}, N1=3 N2=2 N3=3 minsep=3, in {ap.python} ({ap.calls} runner calls, "
+              f"{ap.seconds:.0f} s; {len(ap.errors)} failed light curves); versions {ap.versions}")
+    print("thresholds: ours = " + ", ".join(f"{k} {ours_threshold(m):.3g}" for k, m in nets.items())
           + " (model's recommended); runs rule = 0.5")
     print(f"manifest: {len(entries)} labelled+negative LCs of {len(manifest)} (unlabelled ones not scored)")
     report.print_detection(det, split_note)
@@ -596,6 +646,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{c:22s} " + "  ".join(
             f"{k}: {report.fmt(b['completeness'], 3)} ({b['n']}) [{report.fmt(b['near_gap'])}/{report.fmt(b['far_from_gap'])}; "
             f"{report.fmt(b['bit512_peak'])}/{report.fmt(b['unflagged_peak'])}]" for k, b in v["ed_bands"].items()))
+    print("-- noise limit: share of each band below matched-filter SNR 5 (no detector finds them, even knowing the "
+          "flare), and each contender's completeness of the flares a matched filter sees at SNR >= 7")
+    for c, v in comp.items():
+        print(f"{c:22s} " + "  ".join(f"{k}: {report.fmt(b['below_mf_snr5'], 3)} below; {report.fmt(b['mf_snr7'], 3)} "
+                                      "of SNR_mf >= 7" for k, b in v["ed_bands"].items()))
     print("\n== Targets (issue 11, flarelight+ours = " + models["flarelight"].model_id + ") ==")
     for r in tg2:
         status = "n/a" if r["pass"] is None else ("PASS" if r["pass"] else f"FAIL (misses by {r['misses_by']:.3f})")
@@ -607,9 +662,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"JSON {a.out}; plot {a.plot}")
 
     doc = {"models": {k: {"model_id": m.model_id, "paths": [str(p) for p in m.paths],
-                          "preprocessing": dataclasses.asdict(m.preprocessing)} for k, m in models.items()},
+                          "preprocessing": dataclasses.asdict(m.preprocessing)} for k, m in nets.items()},
+           "altaipony": None if ap is None else {
+               "model_id": ap.model_id, "python": str(ap.python), "versions": ap.versions, "runner_calls": ap.calls,
+               "runner_s": round(ap.seconds, 1), "failed_lightcurves": len(ap.errors),
+               "procedure": "FlareLightCurve(time, flux, flux_err) of the runtime's default-mask cadences; "
+                            "detrend('savgol'); find_flares() (N1=3, N2=2, N3=3, minsep=3)"},
            "same_model_both": same,
-           "thresholds": {"ours": {k: ours_threshold(m) for k, m in models.items()}, "runs": THRESHOLD}, "split": split_note, "stella_rule_note": report.STELLA_RULE_NOTE,
+           "thresholds": {"ours": {k: ours_threshold(m) for k, m in nets.items()}, "runs": THRESHOLD}, "split": split_note, "stella_rule_note": report.STELLA_RULE_NOTE,
            "contenders": {c: {"model": mk, "rule": r} for c, (mk, r) in CONTENDERS.items()},
            "detection": det, "injection": {"completeness": comp, "lightcurves": inj["lightcurves"], "n_flares": int(inj["flares"]["tpeak"].size),
                                            "realisations_per_lc": reals, "flares_per_lc": a.flares_per_lc,

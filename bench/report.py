@@ -12,6 +12,8 @@ import numpy as np
 
 STELLA_RULE_NOTE = ("stella's rule = runs of prob > 0.5 (flare_eval.events_from_prob); stella's FitFlares "
                     "is not available without the stella package")
+#: contenders with their own completeness grids, near/far tables and plot row (each printed where present)
+MAIN_CONTENDERS = ("flarelight+ours", "stella+stella-rule", "altaipony")
 
 
 def fmt(x: Any, nd: int = 2) -> str:
@@ -89,7 +91,7 @@ def print_injection(comp: dict[str, Any], inj: dict[str, Any]) -> None:
     print("recovered = an event overlaps [tpeak - FWHM, tpeak + 3 FWHM] +- 2 cadences; "
           "amplitude = peak relative flux before exposure averaging; SNR = amplitude / robust point-to-point sigma")
     print("overall: " + ", ".join(f"{c} {fmt(v['overall'])}" for c, v in comp.items()))
-    for c in [c for c in ("flarelight+ours", "stella+stella-rule") if c in comp]:
+    for c in [c for c in MAIN_CONTENDERS if c in comp]:
         print(f"\n-- {c}: completeness (n) by relative amplitude x FWHM [min]")
         print_2d(comp[c]["amp_x_fwhm"], "amplitude", "min")
         print(f"-- {c}: completeness (n) by SNR x FWHM [min]")
@@ -100,7 +102,7 @@ def print_injection(comp: dict[str, Any], inj: dict[str, Any]) -> None:
     print_1d_multi({c: v["snr"] for c, v in comp.items()}, "SNR")
     print("\n-- near a gap/edge (< 100 cadences) vs far, by SNR")
     tabs = {}
-    for c in [c for c in ("flarelight+ours", "stella+stella-rule") if c in comp]:
+    for c in [c for c in MAIN_CONTENDERS if c in comp]:
         tabs[f"{c[:12]} near"] = comp[c]["snr_near_gap"]
         tabs[f"{c[:12]} far"] = comp[c]["snr_far_from_gap"]
     print_1d_multi(tabs, "SNR")
@@ -132,18 +134,19 @@ def bin_centres(edges: list[float]) -> np.ndarray:
 
 
 def plot(comp: dict[str, Any], path: Path, n_flares: int) -> None:
-    """Per model: completeness heat map (amplitude x FWHM), vs SNR near/far, vs ED (both rules)."""
+    """Per model: completeness heat map (amplitude x FWHM), vs SNR near/far, vs ED (each of its rules)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9.5), constrained_layout=True)
-    for row, (model, rules) in enumerate((("flarelight", ("flarelight+ours", "flarelight+runs>0.5")),
-                                          ("stella", ("stella+stella-rule", "stella+ours")))):
+    rows = [(model, rules) for model, rules in (("flarelight", ("flarelight+ours", "flarelight+runs>0.5")),
+                                                ("stella", ("stella+stella-rule", "stella+ours")),
+                                                ("AltaiPony", ("altaipony",)))
+            if rules[0] in comp]  # a model not part of the injection section in this run has no row
+    fig, axes = plt.subplots(len(rows), 3, figsize=(16, 4.75 * len(rows)), constrained_layout=True, squeeze=False)
+    for row, (model, rules) in enumerate(rows):
         main = rules[0]
-        if main not in comp:  # not part of the injection section in this run
-            continue
         t = comp[main]["amp_x_fwhm"]
         grid = np.array([[np.nan if v is None else v for v in r] for r in t["completeness"]])
         ax = axes[row, 0]

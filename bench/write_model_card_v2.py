@@ -30,8 +30,11 @@ def cost_lines(model: FlareModel) -> list[str]:
 
 
 def issue11_section(bench: dict, runtime: dict | None) -> list[str]:
+    peers = "v2, v1 and stella's ensemble" + (", and AltaiPony (no ML: `detrend(\"savgol\")` + `find_flares()`, "
+                                              f"{bench['altaipony']['versions'].get('altaipony', '?').rstrip('.')}, "
+                                              "its own venv)" if bench.get("altaipony") else "")
     out = ["", "## Issue 11's bars", "",
-           "From `python bench/bench_models.py` (v2, v1 and stella's ensemble in one run; held-out test stars and "
+           f"From `python bench/bench_models.py` ({peers} in one run; held-out test stars and "
            "held-out simulated impostors) and `python bench/bench_runtime.py` (speed, one sector).", ""]
     for t in bench.get("targets_issue11", []):
         status = "reported" if t["pass"] is None else ("pass" if t["pass"] else "**FAIL**, by " + fmt(t.get("misses_by"), 3))
@@ -176,6 +179,10 @@ def main() -> None:
         runtime = json.loads(a.runtime.read_text()) if a.runtime.exists() else None
         lines += [line.replace("(flarelight-v1 and stella's ten models", "(flarelight-v2 as `flarelight+ours`, "
                                "flarelight-v1 as `flarelight-v1+ours` and stella's ten models")
+                  .replace("both run by the flarelight runtime on the same light curves in one run)",
+                           "all run by the flarelight runtime on the same light curves in one run"
+                           + ("; `altaipony` is AltaiPony in its own venv on the same light curves)"
+                              if bench.get("altaipony") else ")"))
                   for line in quality_section(bench)]
         lines += issue11_section(bench, runtime)
     lines += speed_lines(Path("bench/results"))
