@@ -15,7 +15,11 @@
   under a long masked stretch until data on both sides is reached, so the baseline bridges a superflare's
   day-long decay with the trend around it (a cubic there, which follows a rotational slope through its
   inflection),
-* one-sided fits at segment ends, which continue the local trend (never a flat hold),
+* one-sided fits at segment ends, which continue the local trend (never a flat hold); past a block's last usable
+  cadence (a flare masked up to a segment end) one polynomial continues it: the level of that cadence's own fit and
+  the slope and curvature of a fit ``END_SCALE`` times as wide as the stretch it continues over (a fit per cadence,
+  each with its own window grown back to the data, jumped and bent up or down; the flare's ED, whose unobserved
+  tail the template extrapolates, went with it),
 * independent blocks where the light curve has a gap longer than ``max_gap`` days (e.g. between TESS orbits),
   where the star's level may jump.
 
@@ -51,6 +55,10 @@ MAX_GROWTH = 24.0
 STRIDE_DIVISOR = 5
 #: ... and on both sides of every step longer than this many cadences (a gap), never interpolated across it
 STRIDE_MAX_STEP = 3.0
+#: past a block's last usable cadence (a flare masked up to a segment end) the baseline continues one polynomial: the
+#: level of that cadence's own fit, the slope and curvature of a fit at least this many times wider than the stretch
+#: it continues over (a shape that short a window extrapolates is mostly noise, a per-cadence window jumped)
+END_SCALE = 3.0
 
 
 def baseline_blocks(time: np.ndarray, max_gap: float = DEFAULT_MAX_GAP) -> np.ndarray:
@@ -180,7 +188,7 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     for _ in range(max(1, int(n_iter))):
         base = kernels.local_poly_baseline(time, y, use.astype(np.float64), block, h, min_side, MAX_GROWTH * h,
                                            stride=stride, bridge_degree=BRIDGE_DEGREE,
-                                           max_step=STRIDE_MAX_STEP * cadence)
+                                           max_step=STRIDE_MAX_STEP * cadence, end_scale=END_SCALE)
         r = y - base
         # clip only short excursions (outliers standing out from their neighbours' residuals), never a stretch the
         # baseline has not followed yet: that would keep it away from the data for good

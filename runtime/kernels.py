@@ -351,7 +351,66 @@ def _solve_small(a, b, m):
 
 
 @_njit
-def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, degree, bridge_degree, stride, max_step):
+def _fit_point(time, y, weight, cum, uidx, i, lo_b, hi_b, h, half_width, min_side, max_half_width, degree,
+               bridge_degree, a, b, mom, rhs, coef):
+    """The local polynomial at cadence i from half width h (grown while a side lacks usable cadences): its value
+    (NaN if none), the half width used, and its coefficients in (t - time[i]) / h in ``coef``."""
+    t0 = time[i]
+    left_all = cum[i] - cum[lo_b]
+    right_all = cum[hi_b + 1] - cum[i + 1]
+    while True:  # grow until min_side usable cadences lie within 0.7 h on each side (tricube weight > 0.28)
+        lo = lo_b + np.searchsorted(time[lo_b:i + 1], t0 - h)  # first cadence at or after t0 - h
+        hi = i - 1 + np.searchsorted(time[i:hi_b + 1], t0 + h, side="right")  # last at or before t0 + h
+        pl = lo + np.searchsorted(time[lo:i], t0 - 0.7 * h)
+        nl = cum[i] - cum[pl]
+        pr = i + np.searchsorted(time[i + 1:hi + 1], t0 + 0.7 * h, side="right")
+        nr = cum[pr + 1] - cum[i + 1]
+        if (nl >= min_side or (cum[i] - cum[lo] == left_all and nl == left_all)) and \
+                (nr >= min_side or (cum[hi + 1] - cum[i + 1] == right_all and nr == right_all)):
+            break
+        if h >= max_half_width:
+            break
+        h = min(h * 1.5, max_half_width)
+    for k in range(7):
+        mom[k] = 0.0
+    for k in range(4):
+        rhs[k] = 0.0
+        coef[k] = 0.0
+    npts = 0
+    for q in range(cum[lo], cum[hi + 1]):
+        j = uidx[q]
+        u = (time[j] - t0) / h
+        au = abs(u)
+        if au >= 1.0:
+            continue
+        k3 = 1.0 - au * au * au
+        w = weight[j] * k3 * k3 * k3
+        p = 1.0
+        for k in range(7):
+            mom[k] += w * p
+            if k < 4:
+                rhs[k] += w * p * y[j]
+            p *= u
+        npts += 1
+    both = (cum[i] - cum[lo]) > 0 and (cum[hi + 1] - cum[i + 1]) > 0  # data on both sides: interpolation
+    deg = min(bridge_degree if (h > half_width and both) else degree, npts - 1)
+    while deg >= 0:
+        m = deg + 1
+        for r in range(m):
+            b[r] = rhs[r]
+            for c in range(m):
+                a[r, c] = mom[r + c]
+        if _solve_small(a, b, m):
+            for k in range(m):
+                coef[k] = b[k]
+            return b[0], h
+        deg -= 1
+    return np.nan, h
+
+
+@_njit
+def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, degree, bridge_degree, stride, max_step,
+                end_scale):
     n = time.shape[0]
     out = np.full(n, np.nan)
     # the cadences fitted: every stride-th of a block, its last, and both sides of a step longer than max_step (a
@@ -385,61 +444,12 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
     b = np.empty(4)
     mom = np.empty(7)
     rhs = np.empty(4)
+    coef = np.empty(4)
+    own = np.empty(4)
     for i in range(n):
-        lo_b = first[i]
-        hi_b = last[i]
-        if not fit_here[i]:
-            continue
-        t0 = time[i]
-        left_all = cum[i] - cum[lo_b]
-        right_all = cum[hi_b + 1] - cum[i + 1]
-        h = half_width
-        while True:  # grow until min_side usable cadences lie within 0.7 h on each side (tricube weight > 0.28)
-            lo = lo_b + np.searchsorted(time[lo_b:i + 1], t0 - h)  # first cadence at or after t0 - h
-            hi = i - 1 + np.searchsorted(time[i:hi_b + 1], t0 + h, side="right")  # last at or before t0 + h
-            pl = lo + np.searchsorted(time[lo:i], t0 - 0.7 * h)
-            nl = cum[i] - cum[pl]
-            pr = i + np.searchsorted(time[i + 1:hi + 1], t0 + 0.7 * h, side="right")
-            nr = cum[pr + 1] - cum[i + 1]
-            if (nl >= min_side or (cum[i] - cum[lo] == left_all and nl == left_all)) and \
-                    (nr >= min_side or (cum[hi + 1] - cum[i + 1] == right_all and nr == right_all)):
-                break
-            if h >= max_half_width:
-                break
-            h = min(h * 1.5, max_half_width)
-        for k in range(7):
-            mom[k] = 0.0
-        for k in range(4):
-            rhs[k] = 0.0
-        npts = 0
-        for q in range(cum[lo], cum[hi + 1]):
-            j = uidx[q]
-            wj = weight[j]
-            u = (time[j] - t0) / h
-            au = abs(u)
-            if au >= 1.0:
-                continue
-            k3 = 1.0 - au * au * au
-            w = wj * k3 * k3 * k3
-            p = 1.0
-            for k in range(7):
-                mom[k] += w * p
-                if k < 4:
-                    rhs[k] += w * p * y[j]
-                p *= u
-            npts += 1
-        both = (cum[i] - cum[lo]) > 0 and (cum[hi + 1] - cum[i + 1]) > 0  # data on both sides: interpolation
-        deg = min(bridge_degree if (h > half_width and both) else degree, npts - 1)
-        while deg >= 0:
-            m = deg + 1
-            for r in range(m):
-                b[r] = rhs[r]
-                for c in range(m):
-                    a[r, c] = mom[r + c]
-            if _solve_small(a, b, m):
-                out[i] = b[0]
-                break
-            deg -= 1
+        if fit_here[i]:
+            out[i], _ = _fit_point(time, y, weight, cum, uidx, i, first[i], last[i], half_width, half_width, min_side,
+                                   max_half_width, degree, bridge_degree, a, b, mom, rhs, coef)
     if stride > 1:  # linear interpolation in time between the fitted cadences of each block
         j0 = 0
         j1 = 0
@@ -453,12 +463,39 @@ def _local_poly(time, y, weight, block, half_width, min_side, max_half_width, de
                     j1 += 1
             f = (time[i] - time[j0]) / (time[j1] - time[j0])
             out[i] = out[j0] + f * (out[j1] - out[j0])
+    if end_scale > 0.0:  # past a block's last (before its first) usable cadence: one polynomial continued
+        s = 0
+        while s < n:
+            lo_b = first[s]
+            hi_b = last[s]
+            s = hi_b + 1
+            if cum[hi_b + 1] - cum[lo_b] == 0:
+                continue
+            for side in range(2):
+                j = uidx[cum[hi_b + 1] - 1] if side == 0 else uidx[cum[lo_b]]  # the last (first) usable cadence
+                far = hi_b if side == 0 else lo_b
+                if j == far:
+                    continue
+                # the shape from a window at least end_scale x the stretch to continue, the level from j's own fit
+                h0 = max(half_width, end_scale * abs(time[far] - time[j]))
+                v_wide, h = _fit_point(time, y, weight, cum, uidx, j, lo_b, hi_b, h0, half_width, min_side,
+                                       max_half_width, degree, bridge_degree, a, b, mom, rhs, coef)
+                v_own, _ = _fit_point(time, y, weight, cum, uidx, j, lo_b, hi_b, half_width, half_width, min_side,
+                                      max_half_width, degree, bridge_degree, a, b, mom, rhs, own)
+                if not (np.isfinite(v_wide) and np.isfinite(v_own)):
+                    continue
+                lo = j + 1 if side == 0 else lo_b
+                hi = hi_b if side == 0 else j - 1
+                for i in range(lo, hi + 1):
+                    u = (time[i] - time[j]) / h
+                    out[i] = v_own + coef[1] * u + coef[2] * u * u + coef[3] * u * u * u
     return out
 
 
 def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, block: np.ndarray, half_width: float,
                         min_side: int = 10, max_half_width: float | None = None, degree: int = 2,
-                        stride: int = 1, bridge_degree: int | None = None, max_step: float = np.inf) -> np.ndarray:
+                        stride: int = 1, bridge_degree: int | None = None, max_step: float = np.inf,
+                        end_scale: float = 0.0) -> np.ndarray:
     """Weighted local polynomial regression (tricube kernel) of ``y`` evaluated at every cadence.
 
     At each cadence a polynomial of ``degree`` (<= 2) in time is fitted to the cadences of the same ``block``
@@ -493,6 +530,10 @@ def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, blo
     max_step : float
         With ``stride`` > 1, the cadences on both sides of a step longer than this (time units: a gap) are fitted
         too, so the trend is never interpolated across a gap (default: no step counts).
+    end_scale : float
+        If > 0, past a block's last usable cadence j (and before its first) the result is one polynomial: j's own
+        fitted value plus the slope and curvature of j's fit from a half width of at least ``end_scale`` times the
+        stretch to continue (default 0: every cadence its own fit, its window grown back to the data).
     """
     t = _as_1d("time", time, np.float64)
     v = _as_1d("y", y, np.float64)
@@ -522,8 +563,10 @@ def local_poly_baseline(time: np.ndarray, y: np.ndarray, weight: np.ndarray, blo
         raise ValueError("weight: must be non-negative")
     if not max_step > 0:
         raise ValueError(f"max_step={max_step}: must be positive (np.inf: no step splits the stride)")
+    if not (np.isfinite(end_scale) and end_scale >= 0):
+        raise ValueError(f"end_scale={end_scale}: must be a finite number >= 0")
     return _local_poly(t, v, w, blk, float(half_width), int(min_side), mx, int(degree), int(bridge_degree),
-                       int(stride), float(max_step))
+                       int(stride), float(max_step), float(end_scale))
 
 
 # ----------------------------------------------------------------------------- flare templates

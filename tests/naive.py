@@ -67,17 +67,18 @@ def reference_running_median(x: np.ndarray, seg: np.ndarray, half: int) -> np.nd
     return out
 
 
-def local_poly_ref(time, y, weight, block, half, min_side, max_half, degree=2, bridge_degree=None):
+def local_poly_ref(time, y, weight, block, half, min_side, max_half, degree=2, bridge_degree=None, end_scale=0.0):
     """Weighted local polynomial (tricube) at every cadence, window grown x1.5 until ``min_side`` usable cadences
-    lie within 0.7 half widths on each side (or the block has no more), with np.linalg.lstsq."""
+    lie within 0.7 half widths on each side (or the block has no more), with np.linalg.lstsq. With ``end_scale`` > 0,
+    past a block's last (before its first) usable cadence j: j's own value plus the slope and curvature of j's fit
+    from a half width of at least ``end_scale`` x the stretch to continue."""
     time, y, weight = (np.asarray(a, float) for a in (time, y, weight))
-    out = np.full(time.size, np.nan)
-    for i in range(time.size):
+
+    def fit(i, h):
         inb = block == block[i]
         use = inb & (weight > 0)
         left_all = int(np.sum(use & (time < time[i])))
         right_all = int(np.sum(use & (time > time[i])))
-        h = half
         while True:
             nl = int(np.sum(use & (time < time[i]) & (time >= time[i] - 0.7 * h)))
             nr = int(np.sum(use & (time > time[i]) & (time <= time[i] + 0.7 * h)))
@@ -99,8 +100,24 @@ def local_poly_ref(time, y, weight, block, half, min_side, max_half, degree=2, b
             if np.linalg.matrix_rank(a) < deg + 1:
                 continue
             coef = np.linalg.lstsq(a, y[sel] * np.sqrt(w), rcond=None)[0]
-            out[i] = coef[0]
-            break
+            return coef[0], np.r_[coef, np.zeros(4 - coef.size)], h
+        return np.nan, np.zeros(4), h
+
+    out = np.array([fit(i, half)[0] for i in range(time.size)])
+    if end_scale > 0:
+        for b in np.unique(block):
+            inb = np.flatnonzero(block == b)
+            usable = inb[weight[inb] > 0]
+            if usable.size == 0:
+                continue
+            for j, rest in ((usable[-1], inb[inb > usable[-1]]), (usable[0], inb[inb < usable[0]])):
+                if rest.size == 0:
+                    continue
+                far = inb[-1] if rest[0] > j else inb[0]
+                _, coef, h = fit(j, max(half, end_scale * abs(time[far] - time[j])))
+                own = fit(j, half)[0]
+                u = (time[rest] - time[j]) / h
+                out[rest] = own + coef[1] * u + coef[2] * u ** 2 + coef[3] * u ** 3
     return out
 
 
