@@ -15,8 +15,7 @@ from flarelight.runtime.catalogue import (DEFAULT_MERGE_GAP, DEFAULT_MIN_CADENCE
                                           catalogue_format, write_catalogue)
 from flarelight.runtime.find import find_flares
 
-from .options import (check_output, engine_option, flux_column_option, load_model, model_option, overwrite_option,
-                      quality_option, threads_option)
+from .options import check_output, load_model, scoring_options
 
 #: ``--template`` choices: the flarefit template names
 TEMPLATES = {"davenport": "davenport2014", "mendoza": "mendoza2022"}
@@ -78,12 +77,7 @@ def combine(tables: list[tuple[str, Table]]) -> Table:
 @click.option("--template", type=click.Choice(sorted(TEMPLATES)), default="davenport", show_default=True,
               help="Flare template fitted to every flare: davenport (Davenport et al. 2014) or mendoza "
                    "(Mendoza et al. 2022); recorded in the table's meta.")
-@model_option
-@threads_option
-@engine_option
-@quality_option
-@flux_column_option
-@overwrite_option
+@scoring_options
 @click.pass_context
 def find(ctx, files, output, out_dir, workers, dask_address, dask_timeout, probabilities, verify_checksum, quiet,
          threshold, min_cadences, merge_gap, min_snr, keep_all, template, model_paths, threads, engine, quality_bitmask,

@@ -23,6 +23,15 @@ flux_column_option = click.option("--flux-column", default="pdcsap_flux", show_d
                                   help="Flux column of the FITS files (pdcsap_flux, sap_flux, flux).")
 
 
+def scoring_options(command):
+    """The options of a command that scores files with a model (``find``, ``predict``): --model, --threads,
+    --engine, --quality-bitmask, --flux-column and --overwrite, in that order."""
+    for option in reversed((model_option, threads_option, engine_option, quality_option, flux_column_option,
+                            overwrite_option)):
+        command = option(command)
+    return command
+
+
 def load_model(model_paths: tuple[str, ...], threads: int | None = None, engine: str = "auto") -> FlareModel:
     """The model named on the command line (a shipped name, or files and folders), or the shipped default."""
     from flarelight.models import shipped_models

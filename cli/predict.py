@@ -9,8 +9,7 @@ import numpy as np
 from flarelight.runtime import FlarelightError
 from flarelight.runtime.atomic import atomic_path
 
-from .options import (engine_option, flux_column_option, load_model, model_option, overwrite_option, quality_option,
-                      threads_option)
+from .options import load_model, scoring_options
 
 
 @click.command()
@@ -19,12 +18,7 @@ from .options import (engine_option, flux_column_option, load_model, model_optio
               help="Folder for <name>.npz (arrays time, prob) per input.  [required]")
 @click.option("-o", "legacy_out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, hidden=True,
               help="Deprecated spelling of --out-dir (-o always names a file elsewhere).")
-@model_option
-@threads_option
-@engine_option
-@quality_option
-@flux_column_option
-@overwrite_option
+@scoring_options
 def predict(files, out_dir, legacy_out_dir, model_paths, threads, engine, quality_bitmask, flux_column, overwrite):
     """Write per-cadence flare probabilities of FILES (SPOC light-curve FITS) to OUT_DIR.
 
