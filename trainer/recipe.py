@@ -41,6 +41,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -206,22 +207,34 @@ def thin_positive_runs(ts: TrainingSet, max_per_run: int, negatives_per_positive
     return ts.subset(idx)
 
 
-def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares_per_copy: int = 8,
-                       negatives_per_positive: float = 3.0, max_per_run: int = 16, pre: Preprocessing = PREPROCESSING) -> tuple[TrainingSet, dict]:
-    """The flarelight-v1 training set and a record of what went into it (files, hashes, split, options)."""
+def read_sources(shared: Path, seed: int, **read) -> tuple[list[Source], Any, list[LightCurveData], dict[int, str]]:
+    """A recipe's sources (:func:`find_sources`), the flare catalogue, the light curves (``read``: options of
+    :func:`~flarelight.trainer.reading.read_lightcurves`) tagged with their TIC, and the seeded split by star."""
     sources = find_sources(shared)
     catalog = load_catalogs([shared / "data" / "catalogs" / c for c in CATALOGS])
-    lcs = read_lightcurves([s.path for s in sources])
+    lcs = read_lightcurves([s.path for s in sources], **read)
     for s, lc in zip(sources, lcs):
         lc.meta["tic"] = s.tic  # npy and custom-aperture headers vary; the file name is authoritative
-    split_of = assign_split([s.tic for s in sources], seed)
-    rng = np.random.default_rng(seed)
+    return sources, catalog, lcs, assign_split([s.tic for s in sources], seed)
+
+
+def with_injected_copies(sources: list[Source], lcs: list[LightCurveData], catalog: Any, split_of: dict[int, str], *,
+                         seed: int, n_copies: int, flares_per_copy: int,
+                         impostor: Callable[[LightCurveData, float], LightCurveData], pre: Preprocessing | None = None
+                         ) -> tuple[list[LightCurveData], list[np.ndarray], list[int], list[np.ndarray], int]:
+    """Every light curve with its catalogued flares, each train/val one followed by ``n_copies`` copies with
+    ``flares_per_copy`` flares injected (copy ``c`` of light curve ``k`` seeded ``seed * 100003 + k * 101 + c``;
+    3-2000x the light curve's noise, FWHM 2-60 min, clear of the catalogued flares), the last copy on top of
+    ``impostor(lc, noise)``. Returns the light curves, their flare intervals and stars (one each), every source's
+    catalogued intervals, and the number of flares injected."""
     all_lcs: list[LightCurveData] = []
     labels: list[np.ndarray] = []
     stars: list[int] = []
-    injected_rows = 0
+    reals: list[np.ndarray] = []
+    injected = 0
     for k, (s, lc) in enumerate(zip(sources, lcs)):
         real = catalog.for_lightcurve(lc).intervals()
+        reals.append(real)
         all_lcs.append(lc)
         labels.append(real)
         stars.append(s.tic)
@@ -230,29 +243,57 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
         sigma = noise_level(lc)
         amp = (max(3.0 * sigma, 5e-4), min(max(2000.0 * sigma, 0.05), 3.0))
         for c in range(n_copies):
-            base = lc
-            if c == n_copies - 1:  # the last copy carries an impostor: eclipses + steps, or fast periodic variability
-                base, _ = (add_hard_negatives if rng.uniform() < 0.5 else add_periodic_variability)(lc, rng)
+            base = impostor(lc, sigma) if c == n_copies - 1 else lc
             new, table = inject_flares(base, flares_per_copy, seed=seed * 100003 + k * 101 + c, amplitude=amp,
                                        fwhm_minutes=(2.0, 60.0), avoid=real, min_separation=2.0, pre=pre)
-            injected_rows += len(table)
+            injected += len(table)
             all_lcs.append(new)
             labels.append(np.vstack([real, np.column_stack([table["tstart"], table["tstop"]])]))
             stars.append(s.tic)
-    ts = build_dataset(all_lcs, labels, pre, positives="interval", negatives_per_positive=negatives_per_positive,
+    return all_lcs, labels, stars, reals, injected
+
+
+def recipe_windows(lcs: list[LightCurveData], labels: list[np.ndarray], stars: list[int], split_of: dict[int, str],
+                   pre: Preprocessing, *, seed: int, negatives_per_positive: float, max_per_run: int,
+                   description: str) -> TrainingSet:
+    """A recipe's windows of ``lcs``: every cadence inside a flare interval positive, ``negatives_per_positive``
+    negatives per positive (a quarter near a gap or edge), split by star, at most ``max_per_run`` positives a flare."""
+    ts = build_dataset(lcs, labels, pre, positives="interval", negatives_per_positive=negatives_per_positive,
                        negative_margin=3, near_edge_fraction=0.25, fractions=None, seed=seed, star_ids=stars,
-                       description=f"flarelight-v1 recipe (seed {seed}): {len(sources)} real light curves "
-                                   f"+ {n_copies} injected copies of each train/val one ({injected_rows} injected flares)")
+                       description=description)
     ts = ts.with_split(np.array([split_of[int(s)] for s in ts.star]))
-    ts = thin_positive_runs(ts, max_per_run, negatives_per_positive, seed)
-    record = {
-        "seed": seed, "n_copies": n_copies, "flares_per_copy": flares_per_copy, "injected_flares": injected_rows,
-        "negatives_per_positive": negatives_per_positive, "max_positive_windows_per_flare": max_per_run,
+    return thin_positive_runs(ts, max_per_run, negatives_per_positive, seed)
+
+
+def sources_record(shared: Path, sources: list[Source], split_of: dict[int, str]) -> dict:
+    """What a recipe's training set was built from: the split by star, every file and catalogue with its SHA-256,
+    and the stars and files left out."""
+    return {
         "split": {sp: sorted({s.tic for s in sources if split_of[s.tic] == sp}) for sp in ("train", "val", "test")},
         "files": [{"file": str(s.path.relative_to(shared)), "tic": s.tic, "kind": s.kind, "split": split_of[s.tic],
                    "sha256": sha256_file(s.path)} for s in sources],
         "catalogs": [{"file": c, "sha256": sha256_file(shared / "data" / "catalogs" / c)} for c in CATALOGS],
         "excluded_tics": sorted(EXCLUDED), "excluded_files": sorted(EXCLUDED_FILES),
+    }
+
+
+def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares_per_copy: int = 8,
+                       negatives_per_positive: float = 3.0, max_per_run: int = 16, pre: Preprocessing = PREPROCESSING) -> tuple[TrainingSet, dict]:
+    """The flarelight-v1 training set and a record of what went into it (files, hashes, split, options)."""
+    sources, catalog, lcs, split_of = read_sources(shared, seed)
+    rng = np.random.default_rng(seed)
+    all_lcs, labels, stars, _, injected_rows = with_injected_copies(
+        sources, lcs, catalog, split_of, seed=seed, n_copies=n_copies, flares_per_copy=flares_per_copy, pre=pre,
+        # the last copy carries an impostor: eclipses + steps, or fast periodic variability
+        impostor=lambda lc, sigma: (add_hard_negatives if rng.uniform() < 0.5 else add_periodic_variability)(lc, rng)[0])
+    ts = recipe_windows(all_lcs, labels, stars, split_of, pre, seed=seed, negatives_per_positive=negatives_per_positive,
+                        max_per_run=max_per_run,
+                        description=f"flarelight-v1 recipe (seed {seed}): {len(sources)} real light curves "
+                                    f"+ {n_copies} injected copies of each train/val one ({injected_rows} injected flares)")
+    record = {
+        "seed": seed, "n_copies": n_copies, "flares_per_copy": flares_per_copy, "injected_flares": injected_rows,
+        "negatives_per_positive": negatives_per_positive, "max_positive_windows_per_flare": max_per_run,
+        **sources_record(shared, sources, split_of),
         "training_set": ts.summary(),
     }
     return ts, record
@@ -308,63 +349,88 @@ def set_threshold(onnx_path: Path, threshold: float) -> None:
     restamp(onnx_path, threshold=float(threshold))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Build the training set, train the seed ensemble, and write the ONNX members, split.json and training.json."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def recipe_parser(description: str, *, name: str, n_models: int, epochs: int, patience: int) -> argparse.ArgumentParser:
+    """The options every recipe takes, with its own defaults (``--out models/<name>``, ``--work build/<name>``)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--shared", type=Path, default=Path("../shared"), help="the shared reference-data folder")
-    ap.add_argument("--out", type=Path, default=Path("models/flarelight-v1"), help="where the ONNX members go")
-    ap.add_argument("--name", default=MODEL_NAME, help="model name: member ids <name>/s<seed>, files <name>_s<seed>.onnx")
-    ap.add_argument("--work", type=Path, default=Path("build/flarelight-v1"), help="Keras models, histories, plots")
+    ap.add_argument("--out", type=Path, default=Path("models") / name, help="where the ONNX members go")
+    ap.add_argument("--name", default=name, help="model name: member ids <name>/s<seed>, files <name>_s<seed>.onnx")
+    ap.add_argument("--work", type=Path, default=Path("build") / name, help="Keras models, histories, plots")
     ap.add_argument("--seed", type=int, default=0, help="seed of the data build and split")
-    ap.add_argument("--n-models", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--n-models", type=int, default=n_models)
+    ap.add_argument("--epochs", type=int, default=epochs)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--patience", type=int, default=patience)
     ap.add_argument("--n-copies", type=int, default=2)
     ap.add_argument("--finalize-only", action="store_true",
                     help="only choose the threshold on the validation stars and write it into the --out models")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def run_recipe(a: argparse.Namespace, argv: list[str] | None, *, module: str,
+               build: Callable[[argparse.Namespace], tuple[TrainingSet, dict]], seed_base: int,
+               finalize: Callable[[Path, Path, int], float], cnn: dict | None = None) -> None:
+    """A recipe's run from its parsed options (:func:`recipe_parser`): build the training set (``build(a)`` ->
+    training set, record), train members seeded ``seed_base * (seed + 1) + i``, put them (with their sliding forms)
+    in ``--out`` in place of the ONNX files there, write split.json and training.json, and ``finalize`` (choose and
+    write the threshold); with --finalize-only only that."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if a.finalize_only:
         finalize(a.out, a.shared, a.seed)
         return
-    from .train import train_ensemble
+    from .train import member_stem, train_ensemble
 
     t0 = time.perf_counter()
-    ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies)
-    from .train import member_stem
+    ts, record = build(a)
     log.info("training set: %s", json.dumps(ts.summary()))
     t1 = time.perf_counter()
-    seeds = [1000 * (a.seed + 1) + i for i in range(a.n_models)]
+    seeds = [seed_base * (a.seed + 1) + i for i in range(a.n_models)]
     members = train_ensemble(ts, a.work, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
-                             model_name=a.name)
+                             cnn=cnn, model_name=a.name)
     t2 = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     for old in a.out.glob("*.onnx"):
         old.unlink()
     for m in members:
-        shutil.copy2(m.onnx_path, a.out / f"{member_stem(a.name, m.seed)}.onnx")
+        stem = member_stem(a.name, m.seed)
+        shutil.copy2(m.onnx_path, a.out / f"{stem}.onnx")
+        sl = m.onnx_path.with_name(m.onnx_path.stem + ".sliding.onnx")
+        if sl.exists():  # none for per-window normalisation (flarelight-v1)
+            shutil.copy2(sl, a.out / f"{stem}.sliding.onnx")
     record.update(model_name=a.name, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
                   build_seconds=round(t1 - t0, 1), train_seconds=round(t2 - t1, 1),
                   members=[{"seed": m.seed, "epochs_run": m.history["epochs_run"], "best_epoch": m.history["best_epoch"],
                             "metrics": m.metrics} for m in members],
-                  command="python -m flarelight.trainer.recipe " + " ".join(sys.argv[1:] if argv is None else argv))
+                  command=f"python -m {module} " + " ".join(sys.argv[1:] if argv is None else argv))
     write_json(a.out / "split.json", {k: record["split"][k] for k in ("train", "val", "test")})
     write_json(a.out / "training.json", record)
     finalize(a.out, a.shared, a.seed)
     log.info("done: %d members in %s (build %.0f s, training %.0f s)", len(members), a.out, t1 - t0, t2 - t1)
 
 
+def write_threshold(out: Path, threshold: float, scan: list[dict], **record) -> None:
+    """Write ``threshold`` into every member in ``out`` (restamping a member restamps its sliding form too) and, with
+    the scan it was chosen from and ``record``'s other keys, into training.json."""
+    for f in sorted(out.glob("*.onnx")):
+        if not f.name.endswith(".sliding.onnx"):
+            set_threshold(f, threshold)
+    record_path = out / "training.json"
+    doc = json.loads(record_path.read_text()) if record_path.exists() else {}
+    doc.update(threshold=threshold, threshold_scan=scan, **record)
+    write_json(record_path, doc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the training set, train the seed ensemble, and write the ONNX members, split.json and training.json."""
+    a = recipe_parser(__doc__.split("\n")[0], name=MODEL_NAME, n_models=5, epochs=25, patience=5).parse_args(argv)
+    run_recipe(a, argv, module="flarelight.trainer.recipe", seed_base=1000, finalize=finalize,
+               build=lambda a: build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies))
+
+
 def finalize(out: Path, shared: Path, seed: int) -> float:
     """Choose the threshold on the validation stars, write it into every member and into training.json."""
     threshold, scan = choose_threshold(out, shared, seed)
-    for f in sorted(out.glob("*.onnx")):
-        if not f.name.endswith(".sliding.onnx"):  # restamping the member restamps its sliding form too
-            set_threshold(f, threshold)
-    record_path = out / "training.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    record.update(threshold=threshold, threshold_scan=scan)
-    write_json(record_path, record)
+    write_threshold(out, threshold, scan)
     log.info("threshold %.2f chosen on the validation stars", threshold)
     return threshold
 

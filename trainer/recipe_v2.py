@@ -22,9 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +34,11 @@ from flarelight.runtime.preprocess import make_windows, prepare
 from flarelight.runtime.quality import resolve_bitmask
 
 from . import impostors
-from .export import sha256_file
-from .inject import inject_flares
-from .labels import cadence_labels, load_catalogs
-from .reading import read_lightcurves
-from .recipe import (CATALOGS, EXCLUDED, EXCLUDED_FILES, assign_split, choose_threshold, find_sources, noise_level,
-                     set_threshold, thin_positive_runs)
+from .labels import cadence_labels
+from .recipe import assign_split  # noqa: F401 (the recipe's split, by this name too)
+from .recipe import (choose_threshold, noise_level, read_sources, recipe_parser, recipe_windows, run_recipe,
+                     sources_record, with_injected_copies, write_threshold)
 from .trainingset import TrainingSet
-from .windows import build_dataset
 
 log = logging.getLogger(__name__)
 
@@ -144,41 +138,19 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
                        negatives_per_positive: float = 3.0, max_per_run: int = 16, hard_per_lc: int = HARD_PER_LC,
                        pre: Preprocessing = PREPROCESSING) -> tuple[TrainingSet, dict]:
     """The flarelight-v2 training set and a record of what went into it (files, hashes, split, options)."""
-    sources = find_sources(shared)
-    catalog = load_catalogs([shared / "data" / "catalogs" / c for c in CATALOGS])
-    lcs = read_lightcurves([s.path for s in sources], quality_bitmask=pre.quality_bitmask)
-    for s, lc in zip(sources, lcs):
-        lc.meta["tic"] = s.tic
-    split_of = assign_split([s.tic for s in sources], seed)
+    sources, catalog, lcs, split_of = read_sources(shared, seed, quality_bitmask=pre.quality_bitmask)
     rng = np.random.default_rng(IMPOSTOR_SEED_BASE + 1 + seed)
-    all_lcs, labels, stars, reals = [], [], [], []
-    injected_rows = 0
-    for k, (s, lc) in enumerate(zip(sources, lcs)):
-        real = catalog.for_lightcurve(lc).intervals()
-        reals.append(real)
-        all_lcs.append(lc)
-        labels.append(real)
-        stars.append(s.tic)
-        if split_of[s.tic] == "test":
-            continue
-        sigma = noise_level(lc)
-        amp = (max(3.0 * sigma, 5e-4), min(max(2000.0 * sigma, 0.05), 3.0))
-        for c in range(n_copies):
-            base = lc
-            if c == n_copies - 1:  # flares on top of impostors (eclipses, pulsations, ramps, steps, spikes)
-                kinds = tuple(rng.choice(KINDS, int(rng.integers(1, 3)), replace=False))
-                base, _ = impostors.combined(lc, kinds, rng, noise=sigma)
-            new, table = inject_flares(base, flares_per_copy, seed=seed * 100003 + k * 101 + c, amplitude=amp,
-                                       fwhm_minutes=(2.0, 60.0), avoid=real, min_separation=2.0)
-            injected_rows += len(table)
-            all_lcs.append(new)
-            labels.append(np.vstack([real, np.column_stack([table["tstart"], table["tstop"]])]))
-            stars.append(s.tic)
-    ts = build_dataset(all_lcs, labels, pre, positives="interval", negatives_per_positive=negatives_per_positive,
-                       negative_margin=3, near_edge_fraction=0.25, fractions=None, seed=seed, star_ids=stars,
-                       description="main")
-    ts = ts.with_split(np.array([split_of[int(s)] for s in ts.star]))
-    ts = thin_positive_runs(ts, max_per_run, negatives_per_positive, seed)
+
+    def on_impostors(lc: LightCurveData, sigma: float) -> LightCurveData:
+        """Flares on top of impostors (eclipses, pulsations, ramps, steps, spikes): one or two kinds."""
+        kinds = tuple(rng.choice(KINDS, int(rng.integers(1, 3)), replace=False))
+        return impostors.combined(lc, kinds, rng, noise=sigma)[0]
+
+    all_lcs, labels, stars, reals, injected_rows = with_injected_copies(
+        sources, lcs, catalog, split_of, seed=seed, n_copies=n_copies, flares_per_copy=flares_per_copy,
+        impostor=on_impostors)
+    ts = recipe_windows(all_lcs, labels, stars, split_of, pre, seed=seed, negatives_per_positive=negatives_per_positive,
+                        max_per_run=max_per_run, description="main")
     hard, hard_record = hard_negative_set(lcs, reals, [s.tic for s in sources], split_of, pre, seed, hard_per_lc)
     ts = concat(ts, hard, f"flarelight-v2 recipe (seed {seed}): {len(sources)} real light curves + {n_copies} "
                           f"injected copies of each train/val one ({injected_rows} injected flares, the last on "
@@ -188,11 +160,7 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
         "negatives_per_positive": negatives_per_positive, "max_positive_windows_per_flare": max_per_run,
         "hard_negatives": hard_record, "impostor_kinds": list(KINDS), "cnn": CNN,
         "preprocessing": pre.__dict__,
-        "split": {sp: sorted({s.tic for s in sources if split_of[s.tic] == sp}) for sp in ("train", "val", "test")},
-        "files": [{"file": str(s.path.relative_to(shared)), "tic": s.tic, "kind": s.kind, "split": split_of[s.tic],
-                   "sha256": sha256_file(s.path)} for s in sources],
-        "catalogs": [{"file": c, "sha256": sha256_file(shared / "data" / "catalogs" / c)} for c in CATALOGS],
-        "excluded_tics": sorted(EXCLUDED), "excluded_files": sorted(EXCLUDED_FILES),
+        **sources_record(shared, sources, split_of),
         "training_set": ts.summary(),
     }
     return ts, record
@@ -229,76 +197,33 @@ def finalize(out: Path, shared: Path, seed: int, models_dir: Path = Path(__file_
     _, scan = choose_threshold(out, shared, seed)
     ref = reference_recall(models_dir)
     threshold = pick_threshold(scan, ref)
-    for f in sorted(out.glob("*.onnx")):
-        if not f.name.endswith(".sliding.onnx"):
-            set_threshold(f, threshold)
-    record_path = out / "training.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    record.update(threshold=threshold, threshold_scan=scan,
-                  threshold_rule=(f"highest threshold whose validation event recall >= {REFERENCE_MODEL}'s at its "
-                                  f"own threshold ({ref}); F1 if no reference"))
-    write_json(record_path, record)
+    write_threshold(out, threshold, scan,
+                    threshold_rule=(f"highest threshold whose validation event recall >= {REFERENCE_MODEL}'s at its "
+                                    f"own threshold ({ref}); F1 if no reference"))
     log.info("threshold %.2f chosen on the validation stars (reference recall %s)", threshold, ref)
     return threshold
 
 
 def main(argv: list[str] | None = None) -> None:
     """Build the training set, train the members, write ONNX + sliding graphs, split.json, training.json."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", type=Path, default=Path("../shared"))
-    ap.add_argument("--out", type=Path, default=Path("models/flarelight-v2"))
-    ap.add_argument("--name", default=MODEL_NAME)
-    ap.add_argument("--work", type=Path, default=Path("build/flarelight-v2"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-models", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--patience", type=int, default=3)
-    ap.add_argument("--n-copies", type=int, default=2)
+    ap = recipe_parser(__doc__.split("\n")[0], name=MODEL_NAME, n_models=2, epochs=12, patience=3)
     ap.add_argument("--hard-per-lc", type=int, default=HARD_PER_LC)
     ap.add_argument("--cache", type=Path, help="save/load the training set here (.npz)")
-    ap.add_argument("--finalize-only", action="store_true")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if a.finalize_only:
-        finalize(a.out, a.shared, a.seed)
-        return
-    from .train import member_stem, train_ensemble
+    run_recipe(a, argv, module="flarelight.trainer.recipe_v2", build=_build, seed_base=2000, finalize=finalize, cnn=CNN)
+
+
+def _build(a: argparse.Namespace) -> tuple[TrainingSet, dict]:
+    """The training set and its record: loaded from --cache where it is there, else built (and saved there)."""
     from .trainingset import load_training_set
 
-    t0 = time.perf_counter()
     if a.cache and a.cache.exists() and (a.cache.with_suffix(".json")).exists():
-        ts = load_training_set(a.cache)
-        record = json.loads(a.cache.with_suffix(".json").read_text())
-    else:
-        ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies, hard_per_lc=a.hard_per_lc)
-        if a.cache:
-            ts.save(a.cache)
-            write_json(a.cache.with_suffix(".json"), record)
-    log.info("training set: %s", json.dumps(ts.summary()))
-    t1 = time.perf_counter()
-    seeds = [2000 * (a.seed + 1) + i for i in range(a.n_models)]
-    members = train_ensemble(ts, a.work, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
-                             cnn=CNN, model_name=a.name)
-    t2 = time.perf_counter()
-    a.out.mkdir(parents=True, exist_ok=True)
-    for old in a.out.glob("*.onnx"):
-        old.unlink()
-    for m in members:
-        stem = member_stem(a.name, m.seed)
-        shutil.copy2(m.onnx_path, a.out / f"{stem}.onnx")
-        sl = m.onnx_path.with_name(m.onnx_path.stem + ".sliding.onnx")
-        if sl.exists():
-            shutil.copy2(sl, a.out / f"{stem}.sliding.onnx")
-    record.update(model_name=a.name, seeds=seeds, epochs=a.epochs, batch_size=a.batch_size, patience=a.patience,
-                  build_seconds=round(t1 - t0, 1), train_seconds=round(t2 - t1, 1),
-                  members=[{"seed": m.seed, "epochs_run": m.history["epochs_run"], "best_epoch": m.history["best_epoch"],
-                            "metrics": m.metrics} for m in members],
-                  command="python -m flarelight.trainer.recipe_v2 " + " ".join(sys.argv[1:] if argv is None else argv))
-    write_json(a.out / "split.json", {k: record["split"][k] for k in ("train", "val", "test")})
-    write_json(a.out / "training.json", record)
-    finalize(a.out, a.shared, a.seed)
-    log.info("done: %d members in %s (build %.0f s, training %.0f s)", len(members), a.out, t1 - t0, t2 - t1)
+        return load_training_set(a.cache), json.loads(a.cache.with_suffix(".json").read_text())
+    ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies, hard_per_lc=a.hard_per_lc)
+    if a.cache:
+        ts.save(a.cache)
+        write_json(a.cache.with_suffix(".json"), record)
+    return ts, record
 
 
 if __name__ == "__main__":
