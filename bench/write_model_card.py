@@ -67,13 +67,54 @@ def quality_section(bench: dict) -> list[str]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=Path, default=Path("models/flarelight-v1"))
+def split_lines(rec: dict) -> list[str]:
+    """The split by star and what was left out, from a model's training.json."""
+    out = [f"- **{sp}** ({len(rec['split'][sp])} stars): " + ", ".join(str(t) for t in rec["split"][sp])
+           for sp in ("train", "val", "test")]
+    return out + ["", f"Left out (they flare but carry no labels): TIC {', '.join(map(str, rec['excluded_tics']))}; "
+                  "files " + ", ".join(rec["excluded_files"]) + "."]
+
+
+def members_table(model: FlareModel, rec: dict, *, sliding: bool = False) -> list[str]:
+    """One row per member: file, id, seed, epochs, sha256 of the file and of its weights (and of its sliding form)."""
+    out = ["| file | member id | seed | epochs (best) | sha256 | weights sha256 |"
+           + (" sliding graph sha256 |" if sliding else ""), "|---" * (7 if sliding else 6) + "|"]
+    by_seed = {m["seed"]: m for m in rec["members"]}
+    for mem in model.members:
+        p, meta = mem.path, mem.metadata
+        m = by_seed.get(meta.seed, {})
+        row = (f"| {p.name} | {meta.model_id} | {meta.seed} | {m.get('epochs_run')} ({m.get('best_epoch')}) | "
+               f"`{hashlib.sha256(p.read_bytes()).hexdigest()}` | `{graph_sha256(p)}` |")
+        if sliding:
+            sl = p.with_name(p.stem + ".sliding.onnx")
+            row += f" `{hashlib.sha256(sl.read_bytes()).hexdigest() if sl.exists() else '-'}` |"
+        out.append(row)
+    return out
+
+
+def data_lines(rec: dict) -> list[str]:
+    """The data a model was trained on (files and catalogues, read in place from ../shared) with their sha256."""
+    out = ["### Data (read in place from `../shared`; sha256)", "", "| file | TIC | kind | split | sha256 |",
+           "|---|---|---|---|---|"]
+    out += [f"| {f['file']} | {f['tic']} | {f['kind']} | {f['split']} | `{f['sha256'][:16]}…` |" for f in rec["files"]]
+    out += [f"| data/catalogs/{c['file']} | – | catalogue | – | `{c['sha256'][:16]}…` |" for c in rec["catalogs"]]
+    return out
+
+
+def card_inputs(description: str, models: str, **paths: str) -> tuple[argparse.Namespace, dict, FlareModel]:
+    """A model card's options (--models, --bench and ``paths``: more path options by name, with their defaults), the
+    recipe's training.json and the model."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--models", type=Path, default=Path(models))
     ap.add_argument("--bench", type=Path, default=Path("bench/results/models.json"))
+    for name, default in paths.items():
+        ap.add_argument(f"--{name}", type=Path, default=Path(default))
     a = ap.parse_args()
-    rec = json.loads((a.models / "training.json").read_text())
-    model = FlareModel(a.models)
+    return a, json.loads((a.models / "training.json").read_text()), FlareModel(a.models)
+
+
+def main() -> None:
+    a, rec, model = card_inputs(__doc__.split("\n")[0], "models/flarelight-v1")
     pre = model.preprocessing
     restamps = rec.get("restamps", [])
     trained_gap = restamps[0]["members"][0]["gap_tolerance"][0] if restamps else None
@@ -113,25 +154,10 @@ def main() -> None:
         "is documented in `flarelight/trainer/recipe.py`.", "",
         "### Split by star (TIC)", "",
     ]
-    for sp in ("train", "val", "test"):
-        lines.append(f"- **{sp}** ({len(rec['split'][sp])} stars): " + ", ".join(str(t) for t in rec["split"][sp]))
-    lines += ["", f"Left out (they flare but carry no labels): TIC {', '.join(map(str, rec['excluded_tics']))}; files "
-              + ", ".join(rec["excluded_files"]) + ".", "", "### Members", "",
+    lines += [*split_lines(rec), "", "### Members", "",
               "The file sha256 covers the metadata too; the weights sha256 is that of the model without its metadata "
               "(`flarelight.trainer.export.graph_sha256`), which a metadata re-stamp leaves unchanged.", "",
-              "| file | member id | seed | epochs (best) | sha256 | weights sha256 |", "|---|---|---|---|---|---|"]
-    by_seed = {m["seed"]: m for m in rec["members"]}
-    for p, meta in zip(model.paths, model.metadata):
-        m = by_seed.get(meta.seed, {})
-        lines.append(f"| {p.name} | {meta.model_id} | {meta.seed} | {m.get('epochs_run')} ({m.get('best_epoch')}) | "
-                     f"`{hashlib.sha256(p.read_bytes()).hexdigest()}` | `{graph_sha256(p)}` |")
-    lines += ["", "### Data (read in place from `../shared`; sha256)", "", "| file | TIC | kind | split | sha256 |",
-              "|---|---|---|---|---|"]
-    for f in rec["files"]:
-        lines.append(f"| {f['file']} | {f['tic']} | {f['kind']} | {f['split']} | `{f['sha256'][:16]}…` |")
-    for c in rec["catalogs"]:
-        lines.append(f"| data/catalogs/{c['file']} | – | catalogue | – | `{c['sha256'][:16]}…` |")
-    lines.append("")
+              *members_table(model, rec), "", *data_lines(rec), ""]
     if restamps:
         lines += ["## Changes", ""]
         for r in restamps:

@@ -6,16 +6,13 @@ sliding graphs and their cost) and the figures of bench/results/models.json and 
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 from pathlib import Path
 
-from write_model_card import fmt, quality_section
+from write_model_card import card_inputs, data_lines, fmt, members_table, quality_section, split_lines
 
 from flarelight.runtime import FlareModel
 from flarelight.runtime.atomic import atomic_path
-from flarelight.trainer.export import graph_sha256
 
 
 def cost_lines(model: FlareModel) -> list[str]:
@@ -96,13 +93,7 @@ def speed_lines(results: Path) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=Path, default=Path("models/flarelight-v2"))
-    ap.add_argument("--bench", type=Path, default=Path("bench/results/models.json"))
-    ap.add_argument("--runtime", type=Path, default=Path("bench/results/runtime_v2.json"))
-    a = ap.parse_args()
-    rec = json.loads((a.models / "training.json").read_text())
-    model = FlareModel(a.models)
+    a, rec, model = card_inputs(__doc__.split("\n")[0], "models/flarelight-v2", runtime="bench/results/runtime_v2.json")
     pre = model.preprocessing
     cnn = rec.get("cnn", {})
     hard = rec.get("hard_negatives", {})
@@ -153,27 +144,8 @@ def main() -> None:
         "threshold choice from `recipe.py`); the impostors are `flarelight/trainer/impostors.py`.", "",
         "### Split by star (TIC), the same as flarelight-v1's", "",
     ]
-    for sp in ("train", "val", "test"):
-        lines.append(f"- **{sp}** ({len(rec['split'][sp])} stars): " + ", ".join(str(t) for t in rec["split"][sp]))
-    lines += ["", f"Left out (they flare but carry no labels): TIC {', '.join(map(str, rec['excluded_tics']))}; files "
-              + ", ".join(rec["excluded_files"]) + ".", "", "### Members", "",
-              "| file | member id | seed | epochs (best) | sha256 | weights sha256 | sliding graph sha256 |",
-              "|---|---|---|---|---|---|---|"]
-    by_seed = {m["seed"]: m for m in rec["members"]}
-    for mem in model.members:
-        p, meta = mem.path, mem.metadata
-        m = by_seed.get(meta.seed, {})
-        sl = p.with_name(p.stem + ".sliding.onnx")
-        lines.append(f"| {p.name} | {meta.model_id} | {meta.seed} | {m.get('epochs_run')} ({m.get('best_epoch')}) | "
-                     f"`{hashlib.sha256(p.read_bytes()).hexdigest()}` | `{graph_sha256(p)}` | "
-                     f"`{hashlib.sha256(sl.read_bytes()).hexdigest() if sl.exists() else '-'}` |")
-    lines += ["", "### Data (read in place from `../shared`; sha256)", "", "| file | TIC | kind | split | sha256 |",
-              "|---|---|---|---|---|"]
-    for f in rec["files"]:
-        lines.append(f"| {f['file']} | {f['tic']} | {f['kind']} | {f['split']} | `{f['sha256'][:16]}…` |")
-    for c in rec["catalogs"]:
-        lines.append(f"| data/catalogs/{c['file']} | – | catalogue | – | `{c['sha256'][:16]}…` |")
-    lines.append("")
+    lines += [*split_lines(rec), "", "### Members", "", *members_table(model, rec, sliding=True), "",
+              *data_lines(rec), ""]
     if a.bench.exists():
         bench = json.loads(a.bench.read_text())
         runtime = json.loads(a.runtime.read_text()) if a.runtime.exists() else None
