@@ -41,9 +41,10 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     flare's fast rise and slower decay. A fit of several components whose sum stays above half its maximum more
     than ``SYMMETRIC_MAX_SKEW`` times longer after its peak than before is a complex flare's shape, never flagged.
 ``sap_disagrees``
-    The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: the SAP excess in
-    flux units over a straight line fitted to the ``SIDE_CADENCES`` usable cadences nearest either side (within
-    ``SIDE_MAX`` days; through one side when only one has them and it spans at least the group, else a constant),
+    The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: SAP scaled to the
+    flux on the ``SIDE_CADENCES`` usable cadences nearest either side (within ``SIDE_MAX`` days), less the flux's
+    baseline and a straight line fitted to that difference on the sides (through one side when only one has them
+    and it spans at least the group, else a constant), against the flux less its baseline and its own side line,
     measured with the group's
     fitted shape as a matched filter, is below ``SAP_FRACTION`` of the flux's and the difference exceeds
     ``SAP_SIGMA`` standard errors.
@@ -310,19 +311,26 @@ def sap_flag(sap: np.ndarray, flux: np.ndarray, base: np.ndarray, y: np.ndarray,
     if side.size < 10 or not ok.any():
         return False
     idx, m = idx[ok], m[ok]
-    # a straight line through both sides; through one side only when it spans at least the group (a segment end
-    # on a rotational slope), else a constant
+    # both fluxes in the flux's units over the same baseline (SAP scaled to the flux on the sides: the star's
+    # rotation is in both, curvature and all, and the baseline continues it past a segment end), each less a
+    # straight line through its own residual on both sides (what PDC removed from SAP; the level left on the sides
+    # of a group inside a bigger flare's decay); through one side only when it spans at least the group, else a
+    # constant
+    scale = float(np.median(flux[side]) / np.median(sap[side])) if np.median(sap[side]) > 0 else float("nan")
+    if not np.isfinite(scale):
+        return False
     one = before if before.size >= after.size else after
     deg = 1 if (before.size >= 5 and after.size >= 5) or (
         one.size >= 10 and time[one[-1]] - time[one[0]] >= time[hi] - time[lo]) else 0
-    coef = np.polyfit(time[side] - time[lo], sap[side], deg)
     w2 = float(np.sum(m * m))
     if w2 <= 0:
         return False
-    a_sap = float(np.sum(m * (sap[idx] - np.polyval(coef, time[idx] - time[lo])))) / w2
-    a_pdc = float(np.sum(m * (flux[idx] - base[idx]))) / w2
-    s_sap = ptp_sigma(sap[side] - np.polyval(coef, time[side] - time[lo]))
-    s_pdc = ptp_sigma(flux[side] - base[side])
+    amp, scatter = [], []
+    for series in (flux - base, scale * sap - base):
+        coef = np.polyfit(time[side] - time[lo], series[side], deg)
+        amp.append(float(np.sum(m * (series[idx] - np.polyval(coef, time[idx] - time[lo])))) / w2)
+        scatter.append(ptp_sigma(series[side] - np.polyval(coef, time[side] - time[lo])))
+    (a_pdc, a_sap), (s_pdc, s_sap) = amp, scatter
     if not (a_pdc > 0 and np.isfinite(s_sap) and np.isfinite(s_pdc)):
         return False
     noise = math.hypot(s_sap, s_pdc) / math.sqrt(w2)

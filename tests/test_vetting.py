@@ -256,3 +256,22 @@ def test_symmetric_bump_flagged_flares_and_complex_flares_not():
     lc3, _ = lc_with(double, n=n, seed=5)
     t3 = flares_from_probabilities(lc3, prob_where(double), keep_all=True)
     assert len(t3) == 2 and (t3["n_components"] == 2).all() and not t3["symmetric"].any()
+
+
+def test_sap_at_a_segment_end_on_a_curved_slope():
+    """Flares in the last 60 cadences of a light curve on a steep, curved rotational slope, with a scattered-light
+    ramp in SAP that PDC removed: SAP showing the flare too is never flagged; SAP without it almost always is."""
+    n = 2500
+    time = 2000.0 + np.arange(n) * CAD
+    ramp = 0.01 * np.exp((time - time[-1]) / 0.08)
+    agree, lacking = [], []
+    for k, i in enumerate(range(2440, 2495, 5)):
+        star = 0.03 * np.sin(2 * np.pi * (time - time[i]) / 1.3 + 1.0)
+        fl = one_flare(i=i, fwhm=8 / 1440, amp=0.02, n=n)
+        lc, _ = lc_with(star + fl, n=n, seed=k, sap=star + fl + ramp)
+        agree.append(flares_from_probabilities(lc, prob_where(fl), keep_all=True))
+        lc2, _ = lc_with(star + fl, n=n, seed=k, sap=star + ramp)
+        lacking.append(flares_from_probabilities(lc2, prob_where(fl), keep_all=True))
+    assert all(len(t) == 1 for t in agree + lacking)
+    assert not any(t["sap_disagrees"][0] for t in agree)
+    assert sum(bool(t["sap_disagrees"][0]) for t in lacking) >= 10
