@@ -693,11 +693,11 @@ def flares_from_scored(scored: Scored, *, threshold: float | None = None,
         cols[name] = flags[name]
         vetted &= ~flags[name]
     cols["vetted"] = vetted
+    if not keep_all:  # select before building: slicing an astropy Table copies every column's attributes
+        cols = {name: np.asarray(v)[vetted] for name, v in cols.items()}
     table = _build_table(cols)
     meta.update(vmeta)
     meta["n_rows_all"] = int(n_rows)
-    if not keep_all:
-        table = table[vetted]
     table.meta.update(meta)
     baseline = np.full(len(lc), np.nan)
     baseline[k.kept] = base
