@@ -1,8 +1,8 @@
 """Write models/flarelight-v2/MODEL_CARD.md from the recipe's training.json, the members (hashes, metadata,
-sliding graphs and their cost) and the figures of bench/results/models.json and bench/results/runtime.json.
+sliding graphs and their cost) and the figures of bench/results/models.json and bench/results/find.json.
 
     python bench/write_model_card_v2.py [--models models/flarelight-v2] [--bench bench/results/models.json]
-                                        [--runtime bench/results/runtime.json]
+                                        [--find bench/results/find.json]
 """
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ def cost_lines(model: FlareModel) -> list[str]:
             "stella's architecture: ~106,000 per member, ~1.06 million for its ten)."]
 
 
-def issue11_section(bench: dict, runtime: dict | None) -> list[str]:
+def issue11_section(bench: dict) -> list[str]:
     peers = "v2, v1 and stella's ensemble" + (", and AltaiPony (no ML: `detrend(\"savgol\")` + `find_flares()`, "
                                               f"{bench['altaipony']['versions'].get('altaipony', '?').rstrip('.')}, "
                                               "its own venv)" if bench.get("altaipony") else "")
     out = ["", "## Issue 11's bars", "",
            f"From `python bench/bench_models.py` ({peers} in one run; held-out test stars and "
-           "held-out simulated impostors) and `python bench/bench_runtime.py` (speed, one sector).", ""]
+           "held-out simulated impostors) and `python bench/bench_find.py` (speed, every DEV sector).", ""]
     for t in bench.get("targets_issue11", []):
         status = "reported" if t["pass"] is None else ("pass" if t["pass"] else "**FAIL**, by " + fmt(t.get("misses_by"), 3))
         out.append(f"- {t['target']}: {fmt(t['value'], 3)} ({status})")
@@ -55,45 +55,32 @@ def issue11_section(bench: dict, runtime: dict | None) -> list[str]:
         for band, b in v.get("ed_bands", {}).items():
             out.append(f"| {c} | {band} | {fmt(b['completeness'], 3)} ({b['n']}) | {fmt(b['near_gap'])} / "
                        f"{fmt(b['far_from_gap'])} | {fmt(b['bit512_peak'])} / {fmt(b['unflagged_peak'])} |")
-    if runtime:
-        rows = {(r["group"], r["name"]): r for r in runtime["rows"]}
-        r = runtime.get("ratios", {})
-        v1 = rows.get(("flarelight-v1", "find_flares (default)"))
-        v2 = rows.get(("flarelight-v2", "find_flares (default)"))
-        if v1 and v2:
-            out += ["", f"Speed (`bench/bench_runtime.py`, {Path(runtime['file']).name}, median of "
-                    f"{runtime['repeats']}, {runtime['machine']['cpu_model']}, load average "
-                    f"{runtime['loadavg_before'][0]:.1f} before): default `find_flares` per sector (read, score, "
-                    f"catalogue) v2 {v2['end_to_end_s']:.2f} s ({v2['engine']} engine), v1 {v1['end_to_end_s']:.2f} s "
-                    f"({v1['engine']}): **x{r.get('find_flares_v1_over_v2', float('nan')):.1f}**; stella 0.3.0 "
-                    f"`predict_ensemble` ({runtime['reference_kind']}) over v2's whole `find_flares`: "
-                    f"**x{r.get('stella_reference_over_find_flares_v2', float('nan')):.1f}**."]
     return out
 
 
-def speed_lines(results: Path) -> list[str]:
-    """Speed from ``bench_runtime.py --child find`` runs (find_flares per sector, warm = the last repeat) and
-    stella 0.3.0's predict_ensemble on JAX (``_common.run_child``), if their JSON files are in ``results``."""
-    import numpy as np
-
-    f = {k: results / f"{k}.json" for k in ("find_flarelight-v1", "find_flarelight-v2", "find_v2_aumic", "stella_jax")}
-    if not all(p.exists() for p in f.values()):
-        return []
-    d = {k: json.loads(p.read_text()) for k, p in f.items()}
-    v1, v2, v2a = d["find_flarelight-v1"]["find_s"], d["find_flarelight-v2"]["find_s"], d["find_v2_aumic"]["find_s"]
-    st = float(np.median(d["stella_jax"]["predict_s"]))
-    return ["", "## Speed", "",
-            "`bench/bench_runtime.py --child find --model models/<name> --file <sector> --repeats N` (a user's default "
-            "`find_flares(file)`: read, score, catalogue) on 2 shared cores at load average ~12:", "",
-            f"- TIC 31740375 sector 1: v2 {v2[-1]:.2f} s warm ({v2[0]:.2f} s first call, numba compiling), v1 "
-            f"{v1[-1]:.2f} s warm ({v1[0]:.2f} s first): **x{v1[-1] / v2[-1]:.1f} warm**, x{v1[0] / v2[0]:.1f} first calls;",
-            f"- AU Mic sector 1 (68 catalogue rows): v2 {float(np.median(v2a)):.2f} s (median of {len(v2a)}), stella "
-            f"0.3.0 `predict_ensemble` on JAX {st:.1f} s for the probabilities alone: x{st / float(np.median(v2a)):.1f}; "
-            "v2's time is mostly the catalogue's template fits, not the network (34k multiply-adds per cadence)."]
+def speed_lines(find: dict) -> list[str]:
+    """Speed from ``bench/bench_find.py``: a user's default ``find_flares(file, model)`` per sector."""
+    rat, med = find["ratios"], find["median_seconds"]
+    secs = find["sectors"]
+    worst = max(secs, key=lambda r: r["flarelight-v2"]["wall_s"])
+    out = ["", "## Speed", "",
+           f"`python bench/bench_find.py` ({find['machine']['cpu_model']}, {find['machine']['cpu_count']} cores "
+           f"shared with other jobs, load average {find['loadavg_before'][0]:.1f} at the start): a user's default "
+           f"`find_flares(file, model)` (read, score, catalogue) on each of the {len(secs)} DEV sectors, each model "
+           "in its own warm process; stella 0.3.0 `predict_ensemble` on JAX (probabilities only) timed on "
+           f"{len(find['stella'])} sectors and scaled by cadences elsewhere.", "",
+           f"- median sector: v2 {med['flarelight-v2']:.2f} s, v1 {med.get('flarelight-v1', float('nan')):.1f} s: "
+           f"**x{rat['v1_over_v2']['median']:.1f}** (target x10); stella over v2 "
+           f"**x{rat['stella_over_v2']['median']:.1f}** (target x40);" if "v1_over_v2" in rat and "stella_over_v2" in rat
+           else f"- median sector: v2 {med['flarelight-v2']:.2f} s;",
+           f"- slowest sector, {worst['file']} ({worst['flarelight-v2']['rows']} rows): v2 "
+           f"{worst['flarelight-v2']['wall_s']:.2f} s — the catalogue's template fits grow with the number of flares; "
+           "the network is 34k multiply-adds per cadence."]
+    return out
 
 
 def main() -> None:
-    a, rec, model = card_inputs(__doc__.split("\n")[0], "models/flarelight-v2", runtime="bench/results/runtime_v2.json")
+    a, rec, model = card_inputs(__doc__.split("\n")[0], "models/flarelight-v2", find="bench/results/find.json")
     pre = model.preprocessing
     cnn = rec.get("cnn", {})
     hard = rec.get("hard_negatives", {})
@@ -148,7 +135,6 @@ def main() -> None:
               *data_lines(rec), ""]
     if a.bench.exists():
         bench = json.loads(a.bench.read_text())
-        runtime = json.loads(a.runtime.read_text()) if a.runtime.exists() else None
         lines += [line.replace("(flarelight-v1 and stella's ten models", "(flarelight-v2 as `flarelight+ours`, "
                                "flarelight-v1 as `flarelight-v1+ours` and stella's ten models")
                   .replace("both run by the flarelight runtime on the same light curves in one run)",
@@ -156,8 +142,9 @@ def main() -> None:
                            + ("; `altaipony` is AltaiPony in its own venv on the same light curves)"
                               if bench.get("altaipony") else ")"))
                   for line in quality_section(bench)]
-        lines += issue11_section(bench, runtime)
-    lines += speed_lines(Path("bench/results"))
+        lines += issue11_section(bench)
+    if a.find.exists():
+        lines += speed_lines(json.loads(a.find.read_text()))
     with atomic_path(a.models / "MODEL_CARD.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     print(f"wrote {a.models / 'MODEL_CARD.md'}")
