@@ -44,10 +44,9 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     The file has SAP_FLUX (and the flux is not SAP itself) and SAP shows no matching excess: SAP scaled to the
     flux on the ``SIDE_CADENCES`` usable cadences nearest either side (within ``SIDE_MAX`` days), less the flux's
     baseline and a straight line fitted to that difference on the sides (through one side when only one has them
-    and it spans at least the group, else a constant), against the flux less its baseline and its own side line,
-    measured with the group's
-    fitted shape as a matched filter, is below ``SAP_FRACTION`` of the flux's and the difference exceeds
-    ``SAP_SIGMA`` standard errors.
+    and it spans at least the group, else a constant), measured with the group's fitted shape as a matched filter,
+    is below ``SAP_FRACTION`` of the flux less its baseline and its own side line, measured alike, and the
+    difference exceeds ``SAP_SIGMA`` standard errors.
 ``centroid_jump``
     The file has MOM_CENTR1/2 and either centroid steps at the event: the difference of its medians over the
     ``SIDE_CADENCES`` usable cadences nearest after and before the group exceeds ``CENTROID_Z`` standard errors and
@@ -397,7 +396,8 @@ def centroid_flag(centr: list[np.ndarray], lo: int, hi: int, usable: np.ndarray,
         if (ci, bucket) not in control:
             control[ci, bucket] = control_steps(c, usable, bucket)
         d, se = _step(c, lo, hi, usable, time, bfirst, blast)
-        if not (np.isfinite(d) and se > 0 and abs(d) > CENTROID_Z * se and abs(d) > CENTROID_CONTROL * control[ci, bucket]):
+        if not (np.isfinite(d) and se > 0 and abs(d) > CENTROID_Z * se
+                and abs(d) > CENTROID_CONTROL * control[ci, bucket]):
             continue
         if abs(d) > CENTROID_LOCAL * local_steps(c, usable, lo, hi) and jump_cadence(c, lo, hi) <= peak + JUMP_SLACK:
             return True
@@ -507,5 +507,6 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     return flags, meta
 
 
-__all__ = ["FLAGS", "vet", "dominant_period", "fap_baluev", "periodic_flags", "PhaseFold", "gap_edge_flag", "single_cadence_flag", "sap_flag",
-           "centroid_flag", "control_steps", "local_steps", "jump_cadence", "poisson_sf"]
+__all__ = ["FLAGS", "vet", "dominant_period", "fap_baluev", "periodic_flags", "PhaseFold", "gap_edge_flag",
+           "single_cadence_flag", "sap_flag", "centroid_flag", "control_steps", "local_steps", "jump_cadence",
+           "poisson_sf"]
