@@ -113,6 +113,13 @@ def card_inputs(description: str, models: str, **paths: str) -> tuple[argparse.N
     return a, json.loads((a.models / "training.json").read_text()), FlareModel(a.models)
 
 
+def write_card(models: Path, lines: list[str]) -> None:
+    """Write ``models``/MODEL_CARD.md atomically and say so."""
+    with atomic_path(models / "MODEL_CARD.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    print(f"wrote {models / 'MODEL_CARD.md'}")
+
+
 def main() -> None:
     a, rec, model = card_inputs(__doc__.split("\n")[0], "models/flarelight-v1")
     pre = model.preprocessing
@@ -120,7 +127,8 @@ def main() -> None:
     trained_gap = restamps[0]["members"][0]["gap_tolerance"][0] if restamps else None
     lines = [
         "# flarelight-v1", "",
-        "flarelight's default ensemble: " + f"{model.n_models} CNNs with stella's architecture (Feinstein et al. 2020), "
+        "flarelight's previous default ensemble (the default until flarelight-v2; load it with "
+        "`FlareModel.named(\"flarelight-v1\")`): " + f"{model.n_models} CNNs with stella's architecture (Feinstein et al. 2020), "
         "trained by `flarelight.trainer` on the real labelled TESS light curves of `../shared/data` plus injected "
         "synthetic flares and impostors, exported to ONNX and checked against Keras.", "",
         "## Use", "",
@@ -168,9 +176,7 @@ def main() -> None:
         lines.append("")
     if a.bench.exists():
         lines += quality_section(json.loads(a.bench.read_text()))
-    with atomic_path(a.models / "MODEL_CARD.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    print(f"wrote {a.models / 'MODEL_CARD.md'}")
+    write_card(a.models, lines)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from write_model_card import card_inputs, data_lines, fmt, members_table, quality_section, split_lines
+from write_model_card import (card_inputs, data_lines, fmt, members_table, quality_section, split_lines,
+                              write_card)
 
 from flarelight.runtime import FlareModel
-from flarelight.runtime.atomic import atomic_path
 
 
 def cost_lines(model: FlareModel) -> list[str]:
@@ -145,9 +145,7 @@ def main() -> None:
         lines += issue11_section(bench)
     if a.find.exists():
         lines += speed_lines(json.loads(a.find.read_text()))
-    with atomic_path(a.models / "MODEL_CARD.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
-    print(f"wrote {a.models / 'MODEL_CARD.md'}")
+    write_card(a.models, lines)
 
 
 if __name__ == "__main__":
