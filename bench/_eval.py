@@ -152,6 +152,13 @@ def inject_flares(time: np.ndarray, flux: np.ndarray, good: np.ndarray, n: int, 
                      level=inj.level)
 
 
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """The standard normal distribution function (``math.erf`` per element: numpy only, no scipy)."""
+    import math
+
+    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(np.asarray(x, float) / math.sqrt(2.0)))
+
+
 # ----------------------------------------------------------------------------- recovery
 def recovered(tpeak: np.ndarray, fwhm: np.ndarray, events: np.ndarray, slack: float) -> np.ndarray:
     """True for each flare overlapped by an event: [tstart, tstop] meets [tpeak - fwhm, tpeak + 3 fwhm] +- slack."""

@@ -56,7 +56,11 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     an orbit starts, say) changes the centroids across any long flare, a jump only at the event. The jump must also
     be where the excess begins: its cadence (the largest difference of the medians of ``JUMP_SIDE`` finite
     centroids after and before it, within the group) lies no later than ``JUMP_SLACK`` cadences after the group's
-    peak (a pointing jump makes its own flux step; one during a flare's decay did not make the flare).
+    peak (a pointing jump makes its own flux step; one during a flare's decay did not make the flare). And the flux
+    must step with it: the difference of the flux's medians over the same cadences after and before the group is at
+    least ``CENTROID_FLUX_STEP`` of the group's peak excess. A candidate made by a pointing jump is the jump's flux
+    step; a flare returns to the star's level, so a flare that merely coincides with a jump (a momentum dump during
+    a superflare) keeps its row.
 """
 from __future__ import annotations
 
@@ -104,6 +108,7 @@ SIDE_MAX = 0.3
 CENTROID_Z = 8.0
 CENTROID_CONTROL = 5.0
 CENTROID_LOCAL = 3.0
+CENTROID_FLUX_STEP = 0.25
 JUMP_SIDE = 10
 JUMP_SLACK = 5
 #: the dominant period counts when its false-alarm probability (Baluev 2008: :func:`fap_baluev`) is below this
@@ -385,10 +390,16 @@ def _step(c: np.ndarray, lo: int, hi: int, usable: np.ndarray, time: np.ndarray,
 
 
 def centroid_flag(centr: list[np.ndarray], lo: int, hi: int, usable: np.ndarray, time: np.ndarray, bfirst: int,
-                  blast: int, control: dict[tuple[int, int], float] | None = None, peak: int | None = None) -> bool:
+                  blast: int, control: dict[tuple[int, int], float] | None = None, peak: int | None = None,
+                  rel: np.ndarray | None = None, excess: float | None = None) -> bool:
     """A step of either centroid at the group (module docstring) whose group peaks at ``peak`` (default ``lo``);
-    ``control`` caches :func:`control_steps` by (centroid, span bucket)."""
+    ``control`` caches :func:`control_steps` by (centroid, span bucket). With the relative flux ``rel`` and the
+    group's peak ``excess``, the flux must step too (at least ``CENTROID_FLUX_STEP x excess``)."""
     peak = lo if peak is None else peak
+    if rel is not None and excess is not None and excess > 0:
+        d_flux, _ = _step(rel, lo, hi, usable, time, bfirst, blast)
+        if not (np.isfinite(d_flux) and abs(d_flux) >= CENTROID_FLUX_STEP * excess):
+            return False
     control = {} if control is None else control
     span = hi - lo + 1  # the group's own cadences are masked (not usable): count them all
     bucket = int(round(2.0 ** (round(2.0 * math.log2(max(span, 1))) / 2.0)))  # spans within ~19% share a control
@@ -498,7 +509,8 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
             if sap is not None else False,
             "symmetric": symmetric_flag(time, y, seg, g, sig, cad_d),
             "centroid_jump": centroid_flag(centr, lo, hi, usable, time, bf, bl, control,
-                                            int(np.searchsorted(time, g["tpeak"]))) if centr else False,
+                                            int(np.searchsorted(time, g["tpeak"])), rel,
+                                            float(np.nanmax(y[lo:hi + 1]))) if centr else False,
         }
         for name, v in values.items():
             flags[name][g["rows"]] = v

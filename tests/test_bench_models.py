@@ -108,3 +108,14 @@ def test_affected_centres():
     sel = ev.affected_centres(excess, centres, window=200, offset=100)
     # window of centre c is [c - 100, c + 100): it holds cadences 500..509 iff 401 <= c <= 609
     assert sel.min() == 401 and sel.max() == 609 and sel.size == 209
+
+
+def test_normal_cdf_against_the_integrated_density():
+    """The ideal-detector ceiling's distribution function against a trapezoid integral of the Gaussian density."""
+    x = np.array([-6.0, -2.5, -1.0, -0.3, 0.0, 0.7, 1.96, 3.0, 8.0])
+    grid = np.linspace(-12.0, 8.0, 400001)
+    pdf = np.exp(-0.5 * grid ** 2) / np.sqrt(2.0 * np.pi)
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(grid))])
+    ref = np.interp(x, grid, cum)
+    assert np.allclose(ev.normal_cdf(x), ref, atol=1e-7)
+    assert np.allclose(ev.normal_cdf(x) + ev.normal_cdf(-x), 1.0)

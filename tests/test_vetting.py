@@ -147,15 +147,26 @@ def test_sap_disagrees():
 
 
 def test_centroid_jump():
+    """An attitude tweak (a flux step with a centroid jump) is flagged; a flare is not, whether the centroids are
+    smooth or jump at it without a flux step of their own (a momentum dump during a flare)."""
     n = 3000
+    k = np.arange(n)
     rel = one_flare(n=n)
-    smooth = 50.0 + 1e-5 * np.arange(n)
-    lc, _ = lc_with(rel, centroids=smooth)
-    t = flares_from_probabilities(lc, prob_where(rel), keep_all=True)
-    assert len(t) == 1 and not t["centroid_jump"][0]
-    stepped = smooth + np.where(np.arange(n) >= 1500, 0.05, 0.0)  # the pointing jumps at the event
-    lc2, _ = lc_with(rel, centroids=stepped)
-    assert flares_from_probabilities(lc2, prob_where(rel), keep_all=True)["centroid_jump"][0]
+    smooth = 50.0 + 1e-5 * k
+    stepped = smooth + np.where(k >= 1500, 0.05, 0.0)  # the pointing jumps at the event
+    for centroids in (smooth, stepped):
+        lc, _ = lc_with(rel, centroids=centroids)
+        t = flares_from_probabilities(lc, prob_where(rel), keep_all=True)
+        assert len(t) == 1 and not t["centroid_jump"][0]
+        assert abs(t["tpeak"][0] - lc.time[1500]) < 2 * CAD
+    step = np.where(k >= 1500, 0.005, 0.0)  # the flux steps with the jump; the model fires on its first cadences
+    prob = np.where((k >= 1500) & (k < 1520), 0.9, 0.01)
+    lc2, _ = lc_with(step, centroids=stepped)
+    t2 = flares_from_probabilities(lc2, prob, keep_all=True)
+    assert len(t2) >= 1 and t2["centroid_jump"].all()
+    lc3, _ = lc_with(step, centroids=smooth)  # the same step with steady centroids: not this flag's
+    t3 = flares_from_probabilities(lc3, prob, keep_all=True)
+    assert len(t3) >= 1 and not t3["centroid_jump"].any()
 
 
 def test_confident_candidate_survives_a_borderline_snr():
@@ -175,7 +186,7 @@ def test_confident_candidate_survives_a_borderline_snr():
 def test_centroid_drift_or_later_jump_is_not_a_step_at_the_flare():
     """A long flare over a pointing drift (the settling after an orbit starts: a fast, decelerating change) or
     with a pointing jump late in its decay keeps its row; the same flare whose rise coincides with a jump of the
-    same size is flagged (the jump makes a flux step of its own)."""
+    same size that makes a flux step of its own is flagged."""
     n = 3000
     rel = one_flare(i=400, fwhm=20 / 1440, amp=0.05, n=n)  # its group spans ~100 cadences
     k = np.arange(n)
@@ -188,7 +199,7 @@ def test_centroid_drift_or_later_jump_is_not_a_step_at_the_flare():
     t2 = flares_from_probabilities(lc2, prob_where(rel), keep_all=True)
     assert len(t2) >= 1 and not t2["centroid_jump"].any()
     at_rise = np.where(k >= 399, 0.03, 0.0)
-    lc3, _ = lc_with(rel, centroids=50.0 + at_rise)
+    lc3, _ = lc_with(rel + np.where(k >= 399, 0.02, 0.0), centroids=50.0 + at_rise)
     assert flares_from_probabilities(lc3, prob_where(rel), keep_all=True)["centroid_jump"].all()
 
 
