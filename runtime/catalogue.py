@@ -14,7 +14,8 @@ one function. Everything happens on the cadences the model kept (good, passing i
    ``baseline.DEFAULT_MAX_GAP`` (0.5 d).
 3. **Fits and extents** (:func:`extend_groups`): each group's relative excess ``flux / baseline - 1`` is fitted
    with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default, peaks within
-   ``PEAK_SLACK`` cadences of its candidates, FWHM at most ``FWHM_PER_SPAN`` x their span and ``MAX_FWHM``) in a
+   ``PEAK_SLACK`` cadences of its candidates, FWHM at most ``FWHM_PER_SPAN`` x the span where the model fires
+   around them (its probability above ``FIRING_PROB``) and ``MAX_FWHM``) in a
    window that grows while the fitted flare still exceeds ``LEVEL_SIGMA`` local sigmas at its end and the data
    there still hold a significant excess (at most ``max_extend`` cadences past its candidate cadences). A group
    whose fitted flare still exceeds ``LEVEL_SIGMA`` where the next group starts, with the data between holding at
@@ -85,9 +86,13 @@ MASK_TAIL = 0.5
 NOISE_WINDOW = 0.5
 #: largest FWHM a fitted component may have (days): a wider excess is variability, not a flare
 MAX_FWHM = 0.1
-#: a group's components are at most FWHM_PER_SPAN times as wide as the span of its candidate cadences (at least
-#: FWHM_MIN_CAP cadences): the model fires across a flare's peak, so a much wider fit is fitting variability
+#: a group's components are at most FWHM_PER_SPAN times as wide as the span where the model fires around its
+#: candidate cadences (at least FWHM_MIN_CAP cadences): the model fires across a flare's peak, so a much wider fit is
+#: fitting variability
 FWHM_PER_SPAN, FWHM_MIN_CAP = 3.0, 10.0
+#: the model fires where its probability exceeds this (the network's own decision level): a candidate run above a
+#: higher catalogue threshold is only the most certain part of what it fires on
+FIRING_PROB = 0.5
 #: a component whose (exposure-averaged) peak is this many times above its largest value at a kept cadence sits in
 #: a hole: its fit is not used
 HOLE_PEAK_RATIO = 3.0
@@ -325,6 +330,7 @@ class _Setup:
     max_extend: int
     merge_connected: bool
     fwhm_bounds: tuple[float, float]
+    threshold: float
 
 
 def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int, sigma: float, s: _Setup,
@@ -399,6 +405,17 @@ def join_connected(fit: flarefit.Fit | None, k: _Kept, y: np.ndarray, last: int,
     return bool(ok.any() and np.sum(data[ok]) >= 0.5 * np.sum(pred[ok]))
 
 
+def firing_span(prob: np.ndarray, seg: np.ndarray, first: int, last: int, level: float) -> tuple[int, int]:
+    """``[first, last]`` widened over the neighbouring cadences of its segment whose probability exceeds ``level``
+    (where the model fires around a candidate run)."""
+    a, b = first, last
+    while a > 0 and seg[a - 1] == seg[first] and prob[a - 1] > level:
+        a -= 1
+    while b < prob.size - 1 and seg[b + 1] == seg[last] and prob[b + 1] > level:
+        b += 1
+    return a, b
+
+
 def _tail_continues(y: np.ndarray, model: np.ndarray, sigma: float) -> bool:
     """Do the last cadences of a window (a fifth of it, at least 10) still hold a significant excess (> 2 standard
     errors) that follows the fitted flare (at least a quarter of its flux there)?"""
@@ -439,7 +456,8 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
             limit = min(blk_last, last + s.max_extend, nxt - 1)
             ws = max(first - max(PRE_CADENCES, (last - first + 1) // 2), prev_end + 1, blk_first, first - s.max_extend)
             we = max(min(last + post, limit), last)
-            max_fwhm = min(s.fwhm_bounds[1], max(FWHM_PER_SPAN * (k.time[last] - k.time[first] + s.cad_d),
+            fire_first, fire_last = firing_span(k.prob, k.seg, first, last, min(FIRING_PROB, s.threshold))
+            max_fwhm = min(s.fwhm_bounds[1], max(FWHM_PER_SPAN * (k.time[fire_last] - k.time[fire_first] + s.cad_d),
                                                  FWHM_MIN_CAP * s.cad_d))
             fit, comp = _fit_window(k, y, ws, we, first, last, sigma, s, seed, False, cache, max_fwhm)
             seed = fit.params if fit is not None and fit.ok else None
@@ -650,7 +668,8 @@ def flares_from_scored(scored: Scored, *, threshold: float | None = None,
     cad_d = cad_s / 86400.0 if math.isfinite(cad_s) else 2.0 / 1440.0
     ext = int(max_extend) if max_extend is not None else int(round(MAX_EXTEND_DAYS / cad_d))
     setup = _Setup(cad_d=cad_d, template=template, max_components=int(max_components), delta_bic=float(delta_bic),
-                   max_extend=ext, merge_connected=bool(merge_connected), fwhm_bounds=(0.25 * cad_d, MAX_FWHM))
+                   max_extend=ext, merge_connected=bool(merge_connected), fwhm_bounds=(0.25 * cad_d, MAX_FWHM),
+                   threshold=threshold)
     meta: dict[str, Any] = {
         "tic": lc.meta.get("tic"), "sector": lc.meta.get("sector"), "model_id": scored.model_id,
         "threshold": threshold, "min_cadences": int(min_cadences), "merge_gap": int(merge_gap),

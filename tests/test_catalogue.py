@@ -349,6 +349,38 @@ def test_day_long_decay_is_one_group():
     assert float(np.max(t["tstop"])) - fl.tpeak > 0.8 * decay
 
 
+def test_long_flare_measured_where_the_model_fires_not_only_above_a_high_threshold():
+    """A long flare whose probability exceeds a high catalogue threshold on a few cadences at its peak, and the
+    network's 0.5 across its whole visible excess: its width is not capped by the short candidate run (FWHM_MIN_CAP
+    cadences = 20 min here), so the fitted FWHM and ED match the injected flare."""
+    from flarelight.runtime.catalogue import FWHM_MIN_CAP, firing_span
+
+    fl = SimulatedFlare(2000.0 + 700.2 * CAD, 36 / 1440, 0.1)
+    lc, rel = flat_lc(n=3000, flares=[fl], seed=11)
+    prob = np.where(rel > 0.003, 0.7, 0.01)
+    prob[699:703] = 0.97
+    t = flares_from_probabilities(lc, prob, threshold=0.9)
+    assert len(np.unique(t["group"])) == 1
+    widest = float(np.max(t["fwhm"]))
+    assert widest > 1.2 * FWHM_MIN_CAP * CAD and widest == pytest.approx(fl.fwhm, rel=0.1)
+    assert float(np.sum(t["ed"])) == pytest.approx(_ed(fl), rel=0.05)
+    # firing_span against a plain scan: the run of prob > level around [first, last] within one segment
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        p = rng.uniform(size=60)
+        seg = np.repeat([0, 1, 2], [20, 25, 15])
+        first = int(rng.integers(0, 60))
+        last = min(first + int(rng.integers(0, 4)), int(np.flatnonzero(seg == seg[first])[-1]))
+        level = float(rng.uniform(0.2, 0.8))
+        a = first
+        while a - 1 >= 0 and seg[a - 1] == seg[first] and p[a - 1] > level:
+            a -= 1
+        b = last
+        while b + 1 < 60 and seg[b + 1] == seg[last] and p[b + 1] > level:
+            b += 1
+        assert firing_span(p, seg, first, last, level) == (a, b)
+
+
 def test_two_flares_minutes_apart_are_two_components():
     for sep in (12, 30, 55):
         f1 = SimulatedFlare(2000.0 + 1000.2 * CAD, 5 / 1440, 0.03)
