@@ -97,11 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "--child":
         _child(argv)
         return 0
-    from flarelight.models import model_paths, shipped_models
+    from flarelight.models import DEFAULT_MODEL, model_paths, shipped_models
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=Path, nargs="*", help="TESS light curves (default: ../shared/data/tess/*.fits)")
-    ap.add_argument("--models", nargs="+", default=["flarelight-v2", "flarelight-v1"], help="shipped model names")
+    ap.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, "flarelight-v1"],
+                    help="shipped model names, the first timed against the others (default: the default model, v1)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per sector and contender (median)")
     ap.add_argument("--stella-python", type=Path, default=C.ROOT.parent / "stella-venv" / "bin" / "python",
                     help="python of a venv with stella 0.3.0 + jax (skip stella if absent)")

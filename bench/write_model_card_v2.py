@@ -1,5 +1,6 @@
-"""Write models/flarelight-v2/MODEL_CARD.md from the recipe's training.json, the members (hashes, metadata,
-sliding graphs and their cost) and the figures of bench/results/models.json and bench/results/find.json.
+"""Write the model card of a sliding-ready model trained by recipe_v2 (flarelight-v2, the default, or another run of
+that recipe) from its training.json, the members (hashes, metadata, sliding graphs and their cost) and the figures
+of bench/results/models.json and bench/results/find.json (runs with that model as the main one).
 
     python bench/write_model_card_v2.py [--models models/flarelight-v2] [--bench bench/results/models.json]
                                         [--find bench/results/find.json]
@@ -12,6 +13,7 @@ from pathlib import Path
 from write_model_card import (card_inputs, data_lines, fmt, members_table, quality_section, split_lines,
                               write_card)
 
+from flarelight.models import DEFAULT_MODEL
 from flarelight.runtime import FlareModel
 
 
@@ -27,7 +29,7 @@ def cost_lines(model: FlareModel) -> list[str]:
 
 
 def issue11_section(bench: dict) -> list[str]:
-    peers = "v2, v1 and stella's ensemble" + (", and AltaiPony (no ML: `detrend(\"savgol\")` + `find_flares()`, "
+    peers = "this model, the other shipped models and stella's ensemble" + (", and AltaiPony (no ML: `detrend(\"savgol\")` + `find_flares()`, "
                                               f"{bench['altaipony']['versions'].get('altaipony', '?').rstrip('.')}, "
                                               "its own venv)" if bench.get("altaipony") else "")
     out = ["", "## Issue 11's bars", "",
@@ -58,43 +60,52 @@ def issue11_section(bench: dict) -> list[str]:
     return out
 
 
-def speed_lines(find: dict) -> list[str]:
-    """Speed from ``bench/bench_find.py``: a user's default ``find_flares(file, model)`` per sector."""
+def speed_lines(find: dict, name: str) -> list[str]:
+    """Speed from ``bench/bench_find.py``: a user's default ``find_flares(file, model)`` per sector (``name``: this
+    model's key there)."""
     rat, med = find["ratios"], find["median_seconds"]
     secs = find["sectors"]
-    worst = max(secs, key=lambda r: r["flarelight-v2"]["wall_s"])
+    if name not in med:
+        return ["", "## Speed", "", f"(bench/bench_find.py was not run with {name}: no figures.)"]
+    worst = max(secs, key=lambda r: r[name]["wall_s"])
     out = ["", "## Speed", "",
            f"`python bench/bench_find.py` ({find['machine']['cpu_model']}, {find['machine']['cpu_count']} cores "
            f"shared with other jobs, load average {find['loadavg_before'][0]:.1f} at the start): a user's default "
            f"`find_flares(file, model)` (read, score, catalogue) on each of the {len(secs)} DEV sectors, each model "
            "in its own warm process; stella 0.3.0 `predict_ensemble` on JAX (probabilities only) timed on "
            f"{len(find['stella'])} sectors and scaled by cadences elsewhere.", "",
-           f"- median sector: v2 {med['flarelight-v2']:.2f} s, v1 {med.get('flarelight-v1', float('nan')):.1f} s: "
+           f"- median sector: {name} {med[name]:.2f} s, v1 {med.get('flarelight-v1', float('nan')):.1f} s: "
            f"**x{rat['v1_over_v2']['median']:.1f}** (target x10); stella over v2 "
            f"**x{rat['stella_over_v2']['median']:.1f}** (target x40);" if "v1_over_v2" in rat and "stella_over_v2" in rat
-           else f"- median sector: v2 {med['flarelight-v2']:.2f} s;",
-           f"- slowest sector, {worst['file']} ({worst['flarelight-v2']['rows']} rows): v2 "
-           f"{worst['flarelight-v2']['wall_s']:.2f} s — the catalogue's template fits grow with the number of flares; "
+           else f"- median sector: {name} {med[name]:.2f} s;",
+           f"- slowest sector, {worst['file']} ({worst[name]['rows']} rows): {name} "
+           f"{worst[name]['wall_s']:.2f} s — the catalogue's template fits grow with the number of flares; "
            "the network is 34k multiply-adds per cadence."]
     return out
 
 
 def main() -> None:
-    a, rec, model = card_inputs(__doc__.split("\n")[0], "models/flarelight-v2", find="bench/results/find.json")
+    a, rec, model = card_inputs(__doc__.split("\n")[0], f"models/{DEFAULT_MODEL}", find="bench/results/find.json")
+    name = rec.get("model_name") or a.models.name
     pre = model.preprocessing
     cnn = rec.get("cnn", {})
     hard = rec.get("hard_negatives", {})
+    default = name == DEFAULT_MODEL
+    role = (f"flarelight's default model: {model.n_models}" if default else
+            f"Not the default ({DEFAULT_MODEL} is; load this one with `FlareModel.named(\"{name}\")`): "
+            f"{model.n_models}")
     lines = [
-        "# flarelight-v2", "",
-        f"flarelight's default model: {model.n_models} small CNNs built for sliding execution (a cadence has the same "
+        f"# {name}", "",
+        f"{role} small CNNs built for sliding execution (a cadence has the same "
         "input in every window, so one pass per segment scores every cadence), trained by `flarelight.trainer` on "
         "the real labelled TESS light curves of `../shared/data` plus injected flares and simulated impostors "
         "(eclipsing and reflection binaries, pulsators, rotators, ramps, steps, cosmic rays) as hard negatives. "
-        "flarelight-v1 stays available: `FlareModel.named(\"flarelight-v1\")`.", "",
+        "Older models stay available by name: `flarelight models` lists them.", "",
         "## Use", "",
         "    from flarelight.runtime import FlareModel, find_flares",
-        "    table = find_flares(\"tess..._lc.fits\")          # this model (the default)",
-        "    v1 = FlareModel.named(\"flarelight-v1\")           # the previous one", "",
+        ("    table = find_flares(\"tess..._lc.fits\")          # this model (the default)" if default else
+         f"    table = find_flares(\"tess..._lc.fits\", FlareModel.named(\"{name}\"))"),
+        "    v1 = FlareModel.named(\"flarelight-v1\")           # the first one", "",
         "## Preprocessing (in every member's ONNX metadata)", "",
         f"- 2-minute cadence ({pre.cadence_s:.0f} s); quality bitmask {pre.quality_bitmask}: lightkurve's default "
         "**without ImpulsiveOutlier (512)**, whose cadences are often flare peaks on active M dwarfs (the model "
@@ -106,8 +117,8 @@ def main() -> None:
         f"- segments split where a step exceeds {pre.gap_tolerance} x the median cadence;",
         f"- edge mode `{pre.edge_mode}`: a second channel flags real cadences (1) and padding (0, flux 0), so every "
         "kept cadence is scored;",
-        f"- recommended catalogue threshold {model.threshold:.2f}, chosen on the validation stars (event-level F1; "
-        "scan in `training.json`).", "",
+        f"- recommended catalogue threshold {model.threshold:.2f}, chosen on the validation stars ("
+        f"{rec.get('threshold_rule', 'event-level F1')}; scan in `training.json`).", "",
         "## Architecture and cost", "",
         f"- per member: Conv1D {cnn.get('filters')} filters, kernels {cnn.get('kernels')}, `{cnn.get('padding')}` "
         f"padding, each followed by MaxPool(2) and dropout {cnn.get('dropout')}; Flatten; Dense({cnn.get('dense')}, "
@@ -122,7 +133,8 @@ def main() -> None:
         f"{rec['batch_size']}, early stopping on the validation loss (patience {rec['patience']}, best weights kept);",
         f"- training set: {rec['training_set']['n_windows']} windows ({rec['training_set']['n_positive']} positive), "
         f"sha256 `{rec['training_set']['sha256']}`; {rec['injected_flares']} injected flares (3-2000 x the light "
-        "curve's noise, FWHM 2-60 min; the last copy of each light curve on top of one or two impostors); "
+        "curve's noise, FWHM 2-60 min; the last copy of each light curve on top of one or two impostors; labelled "
+        f"{rec.get('injected_label_rule', '[tpeak - 2 FWHM, tpeak + 5 FWHM]')}); "
         f"{hard.get('n_windows')} hard-negative windows from impostor-only copies ({hard.get('per_lc')} per light "
         f"curve, drawn where the impostor is sharpest; impostor seed {hard.get('seed')}; kinds "
         + ", ".join(f"{k} {v}" for k, v in sorted(hard.get("kinds", {}).items())) + ");",
@@ -135,8 +147,8 @@ def main() -> None:
               *data_lines(rec), ""]
     if a.bench.exists():
         bench = json.loads(a.bench.read_text())
-        lines += [line.replace("(flarelight-v1 and stella's ten models", "(flarelight-v2 as `flarelight+ours`, "
-                               "flarelight-v1 as `flarelight-v1+ours` and stella's ten models")
+        lines += [line.replace("(flarelight-v1 and stella's ten models", f"({name} as `flarelight+ours`, the other "
+                               "shipped models as `<name>+ours` and stella's ten models")
                   .replace("both run by the flarelight runtime on the same light curves in one run)",
                            "all run by the flarelight runtime on the same light curves in one run"
                            + ("; `altaipony` is AltaiPony in its own venv on the same light curves)"
@@ -144,7 +156,7 @@ def main() -> None:
                   for line in quality_section(bench)]
         lines += issue11_section(bench)
     if a.find.exists():
-        lines += speed_lines(json.loads(a.find.read_text()))
+        lines += speed_lines(json.loads(a.find.read_text()), name)
     write_card(a.models, lines)
 
 

@@ -304,6 +304,32 @@ def test_injected_flares_land_where_labels_say():
     assert np.allclose(np.sort(ts.time[ts.y == 1]), np.sort(np.asarray(tab["tpeak"])), atol=1e-9)
 
 
+def test_visible_labels_are_where_the_flare_exceeds_the_noise():
+    """With ``label_sigma`` each label is the part of [tpeak - 2 FWHM, tpeak + 5 FWHM] where amplitude x profile
+    exceeds it (a plain scan of the template), never less than the peak cadence; the flux is the same as without."""
+    from flarelight.runtime.simulate import flare_profile
+
+    lc, _ = simulate_lightcurve(n_days=6, seed=2, n_flares=0)
+    sigma = 2e-3
+    full, tab_full = inject_flares(lc, 8, seed=5, amplitude=(1.5 * sigma, 0.2), fwhm_minutes=(2, 60))
+    vis, tab = inject_flares(lc, 8, seed=5, amplitude=(1.5 * sigma, 0.2), fwhm_minutes=(2, 60), label_sigma=sigma)
+    assert np.array_equal(full.flux, vis.flux, equal_nan=True)
+    assert np.allclose(tab_full["tstop"] - tab_full["tpeak"], 5 * tab_full["fwhm"])
+    half_cad = 60 / 86400
+    narrower = 0
+    for r, rf in zip(tab, tab_full):
+        assert rf["tstart"] <= r["tstart"] <= r["tpeak"] - half_cad + 1e-12
+        assert r["tpeak"] + half_cad - 1e-12 <= r["tstop"] <= rf["tstop"]
+        fine = np.arange(rf["tstart"], rf["tstop"], r["fwhm"] / 500.0)
+        prof = np.array([flare_profile(np.array([t]), r["tpeak"], r["fwhm"], r["amplitude"])[0] for t in fine])
+        above = fine[prof > sigma]
+        if above.size:  # the scan's first/last point above the level, within the label's grid step
+            assert abs(r["tstart"] - min(above[0], r["tpeak"] - half_cad)) <= r["fwhm"] / 50.0 + 1e-9
+            assert abs(r["tstop"] - max(above[-1], r["tpeak"] + half_cad)) <= r["fwhm"] / 50.0 + 1e-9
+        narrower += r["tstop"] - r["tstart"] < 0.9 * (rf["tstop"] - rf["tstart"])
+    assert narrower >= 4  # faint flares' labels end well before 5 FWHM
+
+
 def test_injection_errors():
     lc, _ = simulate_lightcurve(n_days=1, seed=1, n_flares=0)
     with pytest.raises(InjectionError, match="need 0 < low"):

@@ -13,7 +13,10 @@ Each flare is added by the runtime's one injector, :func:`flarelight.runtime.sim
 ``median_half_width`` cadences each side, within the segment of the model's gap rule) at the peak and
 ``profile`` the Davenport template averaged over each exposure.
 Each injected flare's label interval is ``[tpeak - 2 FWHM, tpeak + 5 FWHM]`` (the Günther 2020 convention used by
-the catalogue loaders and by ``flare_eval.py``).
+the catalogue loaders and by ``flare_eval.py``). With ``label_sigma``, only the part of that interval where the
+injected flare is visible is labelled: where ``amplitude x profile`` exceeds ``label_sigma`` (relative flux; the
+light curve's noise), the catalogue's ``tstart``/``tstop`` rule. A long flare's label then no longer starts two
+FWHM before its visible rise, nor does a faint flare's run five FWHM into the noise after it.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
                   amplitude: tuple[float, float] = (0.003, 0.3), fwhm_minutes: tuple[float, float] = (2.0, 60.0),
                   edge_days: float = 0.1, min_separation: float = 1.0, avoid: np.ndarray | None = None,
                   median_half_width: int = 180, max_tries: int = 1000,
-                  pre: Preprocessing | None = None) -> tuple[LightCurveData, Table]:
+                  pre: Preprocessing | None = None, label_sigma: float | None = None) -> tuple[LightCurveData, Table]:
     """Inject ``n_flares`` Davenport flares into a copy of ``lc``.
 
     Parameters
@@ -59,6 +62,9 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
         Half width (cadences) of the running median the amplitude is relative to.
     pre : Preprocessing, optional
         Whose gap rule bounds that running median (default ``Preprocessing()``; pass the model's).
+    label_sigma : float, optional
+        Label only where the flare exceeds this relative flux (module docstring); default: the whole
+        ``[tpeak - 2 FWHM, tpeak + 5 FWHM]``. Placement and separation always use the whole interval.
 
     Returns
     -------
@@ -110,6 +116,10 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
         inj = add_flares(lc.time, lc.flux, p[:, 0], p[:, 1], p[:, 2], good=lc.good, pre=pre,
                          half_width=median_half_width)
         flux = inj.flux
+        if label_sigma is not None:
+            half_cad = 0.5 * float(np.median(np.diff(tg))) if tg.size > 1 else 0.0
+            params = [(tp, w, a, *visible_interval(tp, w, a, label_sigma, ts, te, half_cad))
+                      for tp, w, a, ts, te in params]
         rows = [(*r, int(i), float(q)) for r, i, q in zip(params, inj.index, inj.level)]
     table = Table(rows=rows or None, names=("tpeak", "fwhm", "amplitude", "tstart", "tstop", "index", "local_median"),
                   dtype=(float, float, float, float, float, np.int64, float))
@@ -123,4 +133,16 @@ def inject_flares(lc: LightCurveData, n_flares: int, *, seed: int | None = 0,
     return out, table
 
 
-__all__ = ["inject_flares", "InjectionError"]
+def visible_interval(tpeak: float, fwhm: float, amplitude: float, level: float, tstart: float,
+                     tstop: float, pad: float = 0.0) -> tuple[float, float]:
+    """The part of ``[tstart, tstop]`` where ``amplitude x`` the Davenport profile exceeds ``level`` (evaluated every
+    FWHM / 50), widened to at least ``tpeak +- pad`` (half a cadence: the peak's cadence is always labelled)."""
+    from flarelight.runtime.simulate import flare_profile
+
+    t = np.linspace(tstart, tstop, int(round((tstop - tstart) / fwhm * 50.0)) + 1)
+    above = np.flatnonzero(flare_profile(t, tpeak, fwhm, amplitude) > level)
+    lo, hi = (float(t[above[0]]), float(t[above[-1]])) if above.size else (tpeak, tpeak)
+    return min(lo, tpeak - pad), max(hi, tpeak + pad)
+
+
+__all__ = ["inject_flares", "visible_interval", "InjectionError"]

@@ -220,13 +220,16 @@ def read_sources(shared: Path, seed: int, **read) -> tuple[list[Source], Any, li
 
 def with_injected_copies(sources: list[Source], lcs: list[LightCurveData], catalog: Any, split_of: dict[int, str], *,
                          seed: int, n_copies: int, flares_per_copy: int,
-                         impostor: Callable[[LightCurveData, float], LightCurveData], pre: Preprocessing | None = None
+                         impostor: Callable[[LightCurveData, float], LightCurveData], pre: Preprocessing | None = None,
+                         visible_labels: bool = False
                          ) -> tuple[list[LightCurveData], list[np.ndarray], list[int], list[np.ndarray], int]:
     """Every light curve with its catalogued flares, each train/val one followed by ``n_copies`` copies with
     ``flares_per_copy`` flares injected (copy ``c`` of light curve ``k`` seeded ``seed * 100003 + k * 101 + c``;
     3-2000x the light curve's noise, FWHM 2-60 min, clear of the catalogued flares), the last copy on top of
-    ``impostor(lc, noise)``. Returns the light curves, their flare intervals and stars (one each), every source's
-    catalogued intervals, and the number of flares injected."""
+    ``impostor(lc, noise)``. With ``visible_labels`` an injected flare is labelled only where it exceeds the light
+    curve's noise (:func:`~flarelight.trainer.inject.inject_flares`' ``label_sigma``), else over
+    ``[tpeak - 2 FWHM, tpeak + 5 FWHM]``. Returns the light curves, their flare intervals and stars (one each),
+    every source's catalogued intervals, and the number of flares injected."""
     all_lcs: list[LightCurveData] = []
     labels: list[np.ndarray] = []
     stars: list[int] = []
@@ -245,7 +248,8 @@ def with_injected_copies(sources: list[Source], lcs: list[LightCurveData], catal
         for c in range(n_copies):
             base = impostor(lc, sigma) if c == n_copies - 1 else lc
             new, table = inject_flares(base, flares_per_copy, seed=seed * 100003 + k * 101 + c, amplitude=amp,
-                                       fwhm_minutes=(2.0, 60.0), avoid=real, min_separation=2.0, pre=pre)
+                                       fwhm_minutes=(2.0, 60.0), avoid=real, min_separation=2.0, pre=pre,
+                                       label_sigma=sigma if visible_labels else None)
             injected += len(table)
             all_lcs.append(new)
             labels.append(np.vstack([real, np.column_stack([table["tstart"], table["tstop"]])]))

@@ -136,8 +136,11 @@ def hard_negative_set(lcs: list[LightCurveData], real: list[np.ndarray], stars: 
 
 def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares_per_copy: int = 8,
                        negatives_per_positive: float = 3.0, max_per_run: int = 16, hard_per_lc: int = HARD_PER_LC,
-                       pre: Preprocessing = PREPROCESSING) -> tuple[TrainingSet, dict]:
-    """The flarelight-v2 training set and a record of what went into it (files, hashes, split, options)."""
+                       pre: Preprocessing = PREPROCESSING, visible_labels: bool = False) -> tuple[TrainingSet, dict]:
+    """The flarelight-v2 training set and a record of what went into it (files, hashes, split, options).
+
+    ``visible_labels`` labels an injected flare only where it exceeds the light curve's noise (flarelight-v2: over
+    ``[tpeak - 2 FWHM, tpeak + 5 FWHM]``, which starts two FWHM before a long flare's visible rise)."""
     sources, catalog, lcs, split_of = read_sources(shared, seed, quality_bitmask=pre.quality_bitmask)
     rng = np.random.default_rng(IMPOSTOR_SEED_BASE + 1 + seed)
 
@@ -148,7 +151,7 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
 
     all_lcs, labels, stars, reals, injected_rows = with_injected_copies(
         sources, lcs, catalog, split_of, seed=seed, n_copies=n_copies, flares_per_copy=flares_per_copy,
-        impostor=on_impostors)
+        impostor=on_impostors, visible_labels=visible_labels)
     ts = recipe_windows(all_lcs, labels, stars, split_of, pre, seed=seed, negatives_per_positive=negatives_per_positive,
                         max_per_run=max_per_run, description="main")
     hard, hard_record = hard_negative_set(lcs, reals, [s.tic for s in sources], split_of, pre, seed, hard_per_lc)
@@ -159,6 +162,8 @@ def build_training_set(shared: Path, *, seed: int = 0, n_copies: int = 2, flares
         "seed": seed, "n_copies": n_copies, "flares_per_copy": flares_per_copy, "injected_flares": injected_rows,
         "negatives_per_positive": negatives_per_positive, "max_positive_windows_per_flare": max_per_run,
         "hard_negatives": hard_record, "impostor_kinds": list(KINDS), "cnn": CNN,
+        "injected_label_rule": ("where the injected flare exceeds the light curve's noise, within [tpeak - 2 FWHM, "
+                                "tpeak + 5 FWHM]") if visible_labels else "[tpeak - 2 FWHM, tpeak + 5 FWHM]",
         "preprocessing": pre.__dict__,
         **sources_record(shared, sources, split_of),
         "training_set": ts.summary(),
@@ -208,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     """Build the training set, train the members, write ONNX + sliding graphs, split.json, training.json."""
     ap = recipe_parser(__doc__.split("\n")[0], name=MODEL_NAME, n_models=2, epochs=12, patience=3)
     ap.add_argument("--hard-per-lc", type=int, default=HARD_PER_LC)
+    ap.add_argument("--visible-labels", action="store_true",
+                    help="label injected flares only where they exceed the noise (not flarelight-v2's recipe: see "
+                         "build_training_set)")
     ap.add_argument("--cache", type=Path, help="save/load the training set here (.npz)")
     a = ap.parse_args(argv)
     run_recipe(a, argv, module="flarelight.trainer.recipe_v2", build=_build, seed_base=2000, finalize=finalize, cnn=CNN)
@@ -219,7 +227,8 @@ def _build(a: argparse.Namespace) -> tuple[TrainingSet, dict]:
 
     if a.cache and a.cache.exists() and (a.cache.with_suffix(".json")).exists():
         return load_training_set(a.cache), json.loads(a.cache.with_suffix(".json").read_text())
-    ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies, hard_per_lc=a.hard_per_lc)
+    ts, record = build_training_set(a.shared, seed=a.seed, n_copies=a.n_copies, hard_per_lc=a.hard_per_lc,
+                                    visible_labels=a.visible_labels)
     if a.cache:
         ts.save(a.cache)
         write_json(a.cache.with_suffix(".json"), record)
