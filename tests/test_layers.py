@@ -3,6 +3,8 @@ imports inside functions), and never import the trainer, the CLI or TensorFlow."
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +65,20 @@ def test_runtime_never_imports_training_stack():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
             for name in names:
                 assert not any(name == f or name.startswith(f + ".") for f in FORBIDDEN), f"{path.name}: {name}"
+
+
+def test_importing_the_runtime_loads_no_heavy_stack_until_a_name_is_used():
+    """``import flarelight.runtime`` loads the error classes only; the first use of a public name imports its module
+    (numba, astropy, onnxruntime with it), and every public name resolves."""
+    code = (
+        "import sys, flarelight.runtime as R\n"
+        "heavy = ['numba', 'astropy.table', 'onnxruntime', 'flarelight.runtime.catalogue']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+        "R.find_flares\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+        "print(all(getattr(R, n) is not None for n in R.__all__), R.kernels.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    assert out[1] == "['numba', 'astropy.table', 'onnxruntime', 'flarelight.runtime.catalogue']"
+    assert out[2] == "True flarelight.runtime.kernels"
