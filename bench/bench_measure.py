@@ -93,6 +93,7 @@ class Scorer:
             f = self.cache / f"{Path(name).stem}-{tag}-{len(lc)}.npz"
             if f.is_file():
                 prob = np.load(f)["prob"]
+                lc = self.model.adopt_default_mask(lc)  # the cadences model.score(lc) would have kept
                 return Scored.from_probabilities(lc, prob, self.model.preprocessing, model_id=self.model.model_id,
                                                  threshold=self.model.threshold)
         t0 = time.perf_counter()

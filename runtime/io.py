@@ -5,6 +5,7 @@ row for row with the input) and a ``bad`` mask of the cadences that cannot be us
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -56,6 +57,17 @@ class LightCurveData:
     def good(self) -> np.ndarray:
         """True where a cadence can be used."""
         return ~self.bad
+
+    def with_quality_bitmask(self, quality_bitmask: str | int) -> "LightCurveData":
+        """The same light curve with ``bad`` recomputed for another QUALITY bitmask (non-finite time or flux stays
+        bad); ``meta["quality_bitmask"]`` records it. Without QUALITY flags nothing changes."""
+        if self.quality is None:
+            return self
+        bad = ~(np.isfinite(self.time) & np.isfinite(self.flux)) | quality_mask(self.quality, quality_bitmask,
+                                                                                self.time.size)
+        if bad.all():
+            raise AllNaNError(f"{self.label}: no usable cadence with quality_bitmask={quality_bitmask!r}")
+        return dataclasses.replace(self, bad=bad, meta={**self.meta, "quality_bitmask": resolve_bitmask(quality_bitmask)})
 
     @property
     def label(self) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .errors import ModelFileError
-from .io import as_lightcurve
+from .io import LightCurveData, as_lightcurve
 from .metadata import METADATA_KEY, ModelMetadata, Preprocessing
 from .preprocess import Prepared, prepare, window_batches
 from .scored import Scored
@@ -244,7 +244,9 @@ class FlareModel:
         flux, flux_err, quality : array-like, optional
         quality_bitmask, flux_column
             Used when reading a FITS path or a lightkurve object (see :func:`~flarelight.runtime.io.read_lightcurve`);
-            "default" is lightkurve's default mask restricted to the model's own (``preprocessing.quality_bitmask``).
+            "default" is lightkurve's default mask restricted to the model's own (``preprocessing.quality_bitmask``);
+            a :class:`LightCurveData` read with lightkurve's default is re-masked the same way (the flagged cadences
+            the model keeps become usable; one read with another bitmask is used as it is).
         per_model : bool
             Also keep each member's probabilities (``Scored.members``).
 
@@ -256,7 +258,9 @@ class FlareModel:
         """
         if isinstance(quality_bitmask, str) and quality_bitmask == "default":
             # the model's own rule within lightkurve's default: flarelight-v2 keeps ImpulsiveOutlier (512) cadences
-            quality_bitmask = resolve_bitmask("default") & self.preprocessing.quality_bitmask
+            quality_bitmask = self.default_bitmask
+            if isinstance(source, LightCurveData):
+                source = self.adopt_default_mask(source)
         lc = as_lightcurve(source, flux, flux_err, quality, quality_bitmask=quality_bitmask, flux_column=flux_column)
         prep = prepare(lc, self.preprocessing)
         scores = self._score_prepared(prep)
@@ -264,6 +268,21 @@ class FlareModel:
         members = prep.scatter(scores) if per_model else None
         return Scored(lc=lc, prepared=prep, prob=mean, members=members, model_id=self.model_id,
                       threshold=self.threshold)
+
+    @property
+    def default_bitmask(self) -> int:
+        """The QUALITY bitmask "default" means for this model: lightkurve's default within the model's own rule
+        (flarelight-v2 keeps ImpulsiveOutlier, 512)."""
+        return resolve_bitmask("default") & self.preprocessing.quality_bitmask
+
+    def adopt_default_mask(self, lc: LightCurveData) -> LightCurveData:
+        """``lc`` as this model's "default" quality rule sees it: one read with lightkurve's default mask (say
+        ``read_lightcurve(path)``) is re-masked with :attr:`default_bitmask`, so the flagged cadences the model keeps
+        (often flare peaks) are not silently lost; one read with any other bitmask is returned as it is."""
+        if lc.quality is not None and lc.meta.get("quality_bitmask") == resolve_bitmask("default") \
+                != self.default_bitmask:
+            return lc.with_quality_bitmask(self.default_bitmask)
+        return lc
 
     def predict(self, time: Any, flux: Any = None, flux_err: Any = None, quality: Any = None, *,
                 per_model: bool = False, quality_bitmask: str | int = "default",

@@ -297,3 +297,31 @@ def test_shipped_models_by_name():
     assert len(card_summary(DEFAULT_MODEL)) > 20
     with pytest.raises(ModelFileError, match="no shipped model named 'nope'"):
         FlareModel.named("nope")
+
+
+def test_a_lightcurve_read_with_the_default_mask_is_scored_with_the_models_own(tmp_path):
+    """read_lightcurve(path) drops ImpulsiveOutlier (512) cadences; a model that keeps them (flarelight-v2's rule)
+    scores such a light curve exactly as it scores the path, 512 cadences included; a light curve read with another
+    bitmask is used as it is. with_quality_bitmask against a plain loop."""
+    from conftest import TESS
+    from flarelight.runtime import read_lightcurve
+    from flarelight.runtime.quality import resolve_bitmask
+
+    path = TESS / "tess2018206045859-s0001-0000000441420236-0120-s_lc.fits"  # AU Mic: many 512 flags
+    keep512 = resolve_bitmask("default") & ~512
+    m = FlareModel(linear_model(tmp_path / "k512.onnx", Preprocessing(window=W, offset=W // 2,
+                                                                         quality_bitmask=keep512)))
+    lc = read_lightcurve(path)
+    flagged = (lc.quality & 512 != 0) & np.isfinite(lc.flux) & np.isfinite(lc.time) & (lc.quality & keep512 == 0)
+    assert flagged.sum() >= 5 and lc.bad[flagged].all()
+    from_path, from_lc = m.score(path), m.score(lc)
+    np.testing.assert_array_equal(from_lc.prob, from_path.prob)
+    assert np.isfinite(from_lc.prob[flagged]).mean() > 0.5 and from_lc.lc.good[flagged].all()
+    assert lc.bad[flagged].all()  # the caller's light curve is not changed
+    hard = read_lightcurve(path, quality_bitmask="hard")
+    assert np.isnan(m.score(hard).prob[flagged]).all()  # an explicit other bitmask is respected
+    redone = lc.with_quality_bitmask(keep512)
+    ref = np.array([not (np.isfinite(t) and np.isfinite(f)) or bool(q & keep512)
+                    for t, f, q in zip(lc.time, lc.flux, lc.quality)])
+    np.testing.assert_array_equal(redone.bad, ref)
+    assert redone.meta["quality_bitmask"] == keep512
