@@ -239,3 +239,21 @@ def test_find_progress_bar_on_a_terminal():
         else:
             assert "3/3" in out and "files/s" in out and "1 errors" in out and "ETA" in out
             assert "2 file(s) already done (skipped); 3 to process" in out
+
+
+def test_find_on_a_file_equals_find_flares_on_its_path(tmp_path):
+    """`flarelight find FILE` (which reads the file, then builds the catalogue) gives the rows of find_flares(path):
+    the default model's own quality rule applies to both, so AU Mic's ImpulsiveOutlier (512) flare peaks, kept by
+    the default model, are in both."""
+    from conftest import TESS
+    from flarelight.runtime import find_flares, read_lightcurve
+
+    path = TESS / "tess2018206045859-s0001-0000000441420236-0120-s_lc.fits"
+    model = FlareModel.default()
+    assert not model.preprocessing.quality_bitmask & 512 and (read_lightcurve(path).quality & 512 != 0).sum() > 5
+    out = tmp_path / "aumic.ecsv"
+    run("find", path, "-o", out)
+    cli_rows, direct = read_catalogue(out), find_flares(path, model)
+    assert len(direct) > 20 and len(cli_rows) == len(direct)
+    np.testing.assert_allclose(np.asarray(cli_rows["tpeak"]), np.asarray(direct["tpeak"]), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(cli_rows["ed"]), np.asarray(direct["ed"]), rtol=1e-9)
