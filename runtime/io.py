@@ -58,13 +58,21 @@ class LightCurveData:
         """True where a cadence can be used."""
         return ~self.bad
 
+    def reader_mask(self, quality_bitmask: str | int | None = None) -> np.ndarray:
+        """What the reader marks bad: non-finite time or flux, or QUALITY matching ``quality_bitmask`` (default:
+        the one it was read with, ``meta["quality_bitmask"]``)."""
+        bitmask = self.meta.get("quality_bitmask", 0) if quality_bitmask is None else quality_bitmask
+        return ~(np.isfinite(self.time) & np.isfinite(self.flux)) | quality_mask(self.quality, bitmask,
+                                                                                 self.time.size)
+
     def with_quality_bitmask(self, quality_bitmask: str | int) -> "LightCurveData":
-        """The same light curve with ``bad`` recomputed for another QUALITY bitmask (non-finite time or flux stays
-        bad); ``meta["quality_bitmask"]`` records it. Without QUALITY flags nothing changes."""
+        """The same light curve with ``bad`` recomputed for another QUALITY bitmask: non-finite time or flux stays
+        bad, and so does a cadence masked for any other reason (``bad`` set by hand); ``meta["quality_bitmask"]``
+        records it. Without QUALITY flags nothing changes."""
         if self.quality is None:
             return self
-        bad = ~(np.isfinite(self.time) & np.isfinite(self.flux)) | quality_mask(self.quality, quality_bitmask,
-                                                                                self.time.size)
+        other = self.bad & ~self.reader_mask()
+        bad = self.reader_mask(quality_bitmask) | other
         if bad.all():
             raise AllNaNError(f"{self.label}: no usable cadence with quality_bitmask={quality_bitmask!r}")
         return dataclasses.replace(self, bad=bad, meta={**self.meta, "quality_bitmask": resolve_bitmask(quality_bitmask)})

@@ -278,9 +278,10 @@ class FlareModel:
     def adopt_default_mask(self, lc: LightCurveData) -> LightCurveData:
         """``lc`` as this model's "default" quality rule sees it: one read with lightkurve's default mask (say
         ``read_lightcurve(path)``) is re-masked with :attr:`default_bitmask`, so the flagged cadences the model keeps
-        (often flare peaks) are not silently lost; one read with any other bitmask is returned as it is."""
+        (often flare peaks) are not silently lost; one read with any other bitmask, or whose ``bad`` mask was
+        changed after reading, is returned as it is."""
         if lc.quality is not None and lc.meta.get("quality_bitmask") == resolve_bitmask("default") \
-                != self.default_bitmask:
+                != self.default_bitmask and np.array_equal(lc.bad, lc.reader_mask()):
             return lc.with_quality_bitmask(self.default_bitmask)
         return lc
 

@@ -1,6 +1,7 @@
 """FlareModel: the whole flow against a plain-Python reference, thread safety, bad model files."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -320,6 +321,14 @@ def test_a_lightcurve_read_with_the_default_mask_is_scored_with_the_models_own(t
     assert lc.bad[flagged].all()  # the caller's light curve is not changed
     hard = read_lightcurve(path, quality_bitmask="hard")
     assert np.isnan(m.score(hard).prob[flagged]).all()  # an explicit other bitmask is respected
+    by_hand = lc.bad.copy()  # a light curve whose mask the caller changed is scored as the caller left it
+    by_hand[np.flatnonzero(flagged)[:3]] = False
+    by_hand[np.flatnonzero(lc.good)[:40]] = True
+    edited = dataclasses.replace(lc, bad=by_hand)
+    assert m.adopt_default_mask(edited) is edited
+    assert np.isnan(m.score(edited).prob[np.flatnonzero(lc.good)[:40]]).all()
+    redone = edited.with_quality_bitmask(keep512)  # ... and keeps its hand-made mask when re-masked
+    assert redone.bad[np.flatnonzero(lc.good)[:40]].all()
     redone = lc.with_quality_bitmask(keep512)
     ref = np.array([not (np.isfinite(t) and np.isfinite(f)) or bool(q & keep512)
                     for t, f, q in zip(lc.time, lc.flux, lc.quality)])
