@@ -45,6 +45,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value  # later lookups are plain attribute reads
         return value
+    if name.startswith("__"):  # introspection (__wrapped__, ...) is never a submodule
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:
         return importlib.import_module(f".{name}", __name__)
     except ModuleNotFoundError as exc:
