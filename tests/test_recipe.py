@@ -135,3 +135,30 @@ def test_recipe_end_to_end_on_three_stars(tmp_path, monkeypatch):
     assert record["threshold"] in recipe.THRESHOLDS and model.threshold == pytest.approx(record["threshold"])
     assert len(record["threshold_scan"]) == len(recipe.THRESHOLDS) and record["threshold_scan"][0]["n_true"] > 0
     assert record["model_name"] == "smoke" and record["training_set"]["n_positive"] > 0
+
+
+def test_visible_part_trims_catalogue_intervals_to_the_visible_flare():
+    """A catalogued interval [tpeak - 2 FWHM, tpeak + 5 FWHM] is trimmed to where the flux exceeds the level beside
+    it by sigma: the template's own visible interval (inject.visible_interval) within a cadence; an interval on
+    flat flux is kept whole."""
+    from flarelight.runtime import from_arrays
+    from flarelight.runtime.simulate import flare_profile
+    from flarelight.trainer.inject import visible_interval
+    from flarelight.trainer.recipe import visible_part
+
+    cad = 2.0 / 1440.0
+    time = 1000.0 + np.arange(4000) * cad
+    rng = np.random.default_rng(4)
+    flares = [(1000.0 + 1000.3 * cad, 6 / 1440, 0.02), (1000.0 + 2500.6 * cad, 40 / 1440, 0.005)]
+    rel = sum(flare_profile(time, tp, w, a, exposure=cad) for tp, w, a in flares)
+    lc = from_arrays(time, 1e4 * (1 + rel + rng.normal(0, 1e-5, time.size)), None, meta={"tic": 1})
+    sigma = 1e-3
+    iv = np.array([(tp - 2 * w, tp + 5 * w) for tp, w, _ in flares] + [(1000.0 + 3500 * cad, 1000.0 + 3520 * cad)])
+    got = visible_part(lc, iv, sigma)
+    assert got.shape == iv.shape
+    for (tp, w, a), (lo, hi), (a0, b0) in zip(flares, got, iv):
+        vlo, vhi = visible_interval(tp, w, a, sigma, a0, b0)
+        assert abs(lo - vlo) <= 1.5 * cad and abs(hi - vhi) <= 1.5 * cad
+        assert a0 <= lo < tp < hi <= b0 + cad
+    assert got[1, 1] - got[1, 0] < 0.6 * (iv[1, 1] - iv[1, 0])  # the faint, long flare: much narrower
+    np.testing.assert_array_equal(got[2], iv[2])  # nothing visible: kept whole

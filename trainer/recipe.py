@@ -226,9 +226,10 @@ def with_injected_copies(sources: list[Source], lcs: list[LightCurveData], catal
     """Every light curve with its catalogued flares, each train/val one followed by ``n_copies`` copies with
     ``flares_per_copy`` flares injected (copy ``c`` of light curve ``k`` seeded ``seed * 100003 + k * 101 + c``;
     3-2000x the light curve's noise, FWHM 2-60 min, clear of the catalogued flares), the last copy on top of
-    ``impostor(lc, noise)``. With ``visible_labels`` an injected flare is labelled only where it exceeds the light
-    curve's noise (:func:`~flarelight.trainer.inject.inject_flares`' ``label_sigma``), else over
-    ``[tpeak - 2 FWHM, tpeak + 5 FWHM]``. Returns the light curves, their flare intervals and stars (one each),
+    ``impostor(lc, noise)``. With ``visible_labels`` a flare is labelled only where it exceeds the light curve's
+    noise: an injected one by its template (:func:`~flarelight.trainer.inject.inject_flares`' ``label_sigma``), a
+    catalogued one by the flux (:func:`visible_part`); else injected flares over ``[tpeak - 2 FWHM, tpeak + 5 FWHM]``
+    and catalogued ones as their catalogue has them. Returns the light curves, their flare intervals and stars (one each),
     every source's catalogued intervals, and the number of flares injected."""
     all_lcs: list[LightCurveData] = []
     labels: list[np.ndarray] = []
@@ -238,12 +239,14 @@ def with_injected_copies(sources: list[Source], lcs: list[LightCurveData], catal
     for k, (s, lc) in enumerate(zip(sources, lcs)):
         real = catalog.for_lightcurve(lc).intervals()
         reals.append(real)
+        sigma = noise_level(lc)
+        if visible_labels:
+            real = visible_part(lc, real, sigma)
         all_lcs.append(lc)
         labels.append(real)
         stars.append(s.tic)
         if split_of[s.tic] == "test":
             continue  # test stars are scored as they are; injection tests live in bench/
-        sigma = noise_level(lc)
         amp = (max(3.0 * sigma, 5e-4), min(max(2000.0 * sigma, 0.05), 3.0))
         for c in range(n_copies):
             base = impostor(lc, sigma) if c == n_copies - 1 else lc
@@ -255,6 +258,41 @@ def with_injected_copies(sources: list[Source], lcs: list[LightCurveData], catal
             labels.append(np.vstack([real, np.column_stack([table["tstart"], table["tstop"]])]))
             stars.append(s.tic)
     return all_lcs, labels, stars, reals, injected
+
+
+def visible_part(lc: LightCurveData, intervals: np.ndarray, sigma: float, side_days: float = 0.25) -> np.ndarray:
+    """Each labelled interval trimmed to where its flare is visible: the run of consecutive good cadences around its
+    brightest one whose relative flux exceeds ``sigma`` over the level beside it (the median of the good cadences
+    within ``side_days`` outside every interval), plus half a cadence each side. An interval with no cadence that
+    bright, or fewer than 10 beside it, is kept whole."""
+    iv = np.asarray(intervals, float).reshape(-1, 2)
+    t, f = lc.time, lc.flux
+    good = lc.good & np.isfinite(t) & np.isfinite(f)
+    gi = np.flatnonzero(good)
+    tg, fg = t[gi], f[gi]
+    inside = np.zeros(tg.size, bool)
+    for a, b in iv:
+        inside |= (tg >= a) & (tg <= b)
+    half = 0.5 * float(np.median(np.diff(tg))) if tg.size > 1 else 0.0
+    out = []
+    for a, b in iv:
+        idx = np.flatnonzero((tg >= a) & (tg <= b))
+        side = ~inside & (tg >= a - side_days) & (tg <= b + side_days)
+        if idx.size == 0 or side.sum() < 10:
+            out.append((a, b))
+            continue
+        rel = fg / np.median(fg[side]) - 1.0
+        j = int(np.argmax(rel[idx]))
+        if not rel[idx[j]] > sigma:
+            out.append((a, b))
+            continue
+        lo = hi = j
+        while lo > 0 and idx[lo - 1] == idx[lo] - 1 and rel[idx[lo - 1]] > sigma:
+            lo -= 1
+        while hi < idx.size - 1 and idx[hi + 1] == idx[hi] + 1 and rel[idx[hi + 1]] > sigma:
+            hi += 1
+        out.append((tg[idx[lo]] - half, tg[idx[hi]] + half))
+    return np.array(out, float).reshape(-1, 2)
 
 
 def recipe_windows(lcs: list[LightCurveData], labels: list[np.ndarray], stars: list[int], split_of: dict[int, str],
