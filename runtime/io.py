@@ -62,8 +62,7 @@ class LightCurveData:
         """What the reader marks bad: non-finite time or flux, or QUALITY matching ``quality_bitmask`` (default:
         the one it was read with, ``meta["quality_bitmask"]``)."""
         bitmask = self.meta.get("quality_bitmask", 0) if quality_bitmask is None else quality_bitmask
-        return ~(np.isfinite(self.time) & np.isfinite(self.flux)) | quality_mask(self.quality, bitmask,
-                                                                                 self.time.size)
+        return reader_bad(self.time, self.flux, self.quality, bitmask)
 
     def with_quality_bitmask(self, quality_bitmask: str | int) -> "LightCurveData":
         """The same light curve with ``bad`` recomputed for another QUALITY bitmask: non-finite time or flux stays
@@ -85,6 +84,11 @@ class LightCurveData:
         if self.meta.get("tic") is not None:
             return f"TIC {self.meta['tic']} sector {self.meta.get('sector')}"
         return "<arrays>"
+
+
+def reader_bad(time: np.ndarray, flux: np.ndarray, quality: np.ndarray | None, bitmask: str | int) -> np.ndarray:
+    """The reader's rule for an unusable cadence: non-finite time or flux, or QUALITY matching ``bitmask``."""
+    return ~(np.isfinite(time) & np.isfinite(flux)) | quality_mask(quality, bitmask, time.size)
 
 
 def _float_array(name: str, a: Any, where: str) -> np.ndarray:
@@ -211,7 +215,7 @@ def from_arrays(time: Any, flux: Any, flux_err: Any = None, quality: Any = None,
         i = int(np.flatnonzero(steps == 0)[0])
         raise DuplicateTimeError(
             f"{where}: duplicate time stamp {float(t[finite_t][i])!r}; remove repeated cadences (e.g. with np.unique)")
-    bad = ~(finite_t & np.isfinite(f)) | quality_mask(q, quality_bitmask, t.size)
+    bad = reader_bad(t, f, q, quality_bitmask)
     if bad.all():
         raise AllNaNError(
             f"{where}: no usable cadence ({t.size} cadences: none has finite time and flux "
