@@ -431,8 +431,8 @@ def completeness_tables(inj: dict[str, Any]) -> dict[str, Any]:
             "snr_far_from_gap": ev.completeness_1d(f["snr"][far], r[far], SNR_EDGES),
             "near_gap_overall": float(r[near].mean()) if near.any() else None,
             "far_from_gap_overall": float(r[far].mean()) if far.any() else None,
-            "bit512_peak_overall": float(r[f["bit512"]].mean()) if f["bit512"].any() else None,
-            "unflagged_peak_overall": float(r[~f["bit512"]].mean()) if (~f["bit512"]).any() else None,
+            "bit512_peak_overall": float(r[b512].mean()) if b512.any() else None,
+            "unflagged_peak_overall": float(r[~b512].mean()) if (~b512).any() else None,
             # paired: the flagged flares recovered with their flag and (the same flares, same noise) without it
             "bit512_paired": None if r_unf is None or not b512.any() else {
                 "n": int(b512.sum()), "with_flag": float(r[b512].mean()), "without_flag": float(r_unf[b512].mean()),
@@ -440,8 +440,8 @@ def completeness_tables(inj: dict[str, Any]) -> dict[str, Any]:
             "ed_bands": {name: {"completeness": float(r[m].mean()) if m.any() else None, "n": int(m.sum()),
                                 "near_gap": float(r[m & near].mean()) if (m & near).any() else None,
                                 "far_from_gap": float(r[m & far].mean()) if (m & far).any() else None,
-                                "bit512_peak": float(r[m & f["bit512"]].mean()) if (m & f["bit512"]).any() else None,
-                                "unflagged_peak": float(r[m & ~f["bit512"]].mean()) if (m & ~f["bit512"]).any()
+                                "bit512_peak": float(r[m & b512].mean()) if (m & b512).any() else None,
+                                "unflagged_peak": float(r[m & ~b512].mean()) if (m & ~b512).any()
                                 else None,
                                 # noise-limited: the share no detector can find (matched-filter SNR < 5), and
                                 # the completeness of those a matched filter sees at SNR >= 7

@@ -167,6 +167,7 @@ def _row(name: str, group: str, res: dict, flops_key: str | None) -> dict[str, A
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print tables and write JSON. Returns the exit code."""
+    from flarelight.models import DEFAULT_MODEL
     from bench_sliding import machine_info, sliding_test_model
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,8 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="repeats per contender (median reported)")
     ap.add_argument("--sectors", type=int, default=200, help="sectors scored in one process for the growth check (0: skip)")
     ap.add_argument("--json", type=Path, default=C.ROOT / "bench" / "results" / "runtime.json")
-    from flarelight.models import DEFAULT_MODEL
-
     ap.add_argument("--shipped", nargs="*", default=["flarelight-v1", DEFAULT_MODEL],
                     help="shipped models whose default find_flares (read + score + catalogue) is timed per sector")
     args = ap.parse_args(argv)
