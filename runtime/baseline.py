@@ -20,6 +20,10 @@
   the slope and curvature of a fit ``END_SCALE`` times as wide as the stretch it continues over (a fit per cadence,
   each with its own window grown back to the data, jumped and bent up or down; the flare's ED, whose unobserved
   tail the template extrapolates, went with it),
+* when the star has a dominant period (given by the caller), masked stretches at least a half width long bridged
+  with the star's own flux folded at that period, scaled and tilted to the flux beside them, where that predicts
+  the flux beside them at least as well as the plain bridge's polynomial (:func:`periodic_bridges`): a day-long
+  decay on a rotating star runs over the rotation's minimum, which the other rotations show,
 * independent blocks where the light curve has a gap longer than ``max_gap`` days (e.g. between TESS orbits),
   where the star's level may jump.
 
@@ -59,6 +63,25 @@ STRIDE_MAX_STEP = 3.0
 #: level of that cadence's own fit, the slope and curvature of a fit at least this many times wider than the stretch
 #: it continues over (a shape that short a window extrapolates is mostly noise, a per-cadence window jumped)
 END_SCALE = 3.0
+#: with a dominant period (:mod:`~flarelight.runtime.periodic`), masked stretches at least this many kernel half
+#: widths long are bridged with the star's folded profile (:func:`periodic_bridges`)
+GUIDE_MIN_HALF_WIDTHS = 1.0
+#: ... and at least this fraction of the period (over less, the rotation is smooth enough for the plain bridge)
+GUIDE_MIN_PHASE = 0.3
+#: the folded profile's phase bins: a hundredth of the period, at least ``GUIDE_BIN_CADENCES`` cadences (each bin's
+#: median of many cycles' cadences keeps the profile's own noise well below the flux's)
+GUIDE_BINS_PER_PERIOD = 100
+GUIDE_BIN_CADENCES = 5
+#: the scaled and tilted profile must meet the flux at the stretch's ends: the median residual of the half width of
+#: usable cadences next to either end within this many times their point-to-point noise
+GUIDE_EDGE = 2.0
+#: the fold bridges only where it predicts the held-out flux beside the stretch clearly better than the plain
+#: bridge's polynomial: its median absolute error at most this fraction of the polynomial's (the fold of a star whose
+#: spots evolve is off by a fraction of the noise, which small flares feel; a cubic under a day-long decay is off by
+#: many times the noise)
+GUIDE_TIE = 0.7
+#: ... and at least this many usable cadences beside the stretch
+GUIDE_MIN_SIDES = 10
 
 
 def baseline_blocks(time: np.ndarray, max_gap: float = DEFAULT_MAX_GAP) -> np.ndarray:
@@ -142,9 +165,112 @@ def dips(time: np.ndarray, y: np.ndarray, r: np.ndarray, usable: np.ndarray, sig
     return out
 
 
+def _masked_runs(mask: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of every maximal run of ``mask`` within one block."""
+    cut = np.r_[False, block[1:] != block[:-1]]
+    starts = np.flatnonzero(mask & (np.r_[True, ~mask[:-1]] | cut))
+    stops = np.flatnonzero(mask & (np.r_[~mask[1:], True] | np.r_[cut[1:], True]))
+    return starts, stops
+
+
+def _stretches(mask: np.ndarray, block: np.ndarray, join: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last index of every masked stretch: runs of ``mask`` within one block, joined across fewer than
+    ``join`` unmasked cadences (a cluster of flares is one stretch)."""
+    starts, stops = _masked_runs(mask, block)
+    if starts.size < 2:
+        return starts, stops
+    keep_apart = (starts[1:] - stops[:-1] - 1 >= join) | (block[starts[1:]] != block[stops[:-1]])
+    return starts[np.r_[True, keep_apart]], stops[np.r_[keep_apart, True]]
+
+
+def _prediction_error(design: np.ndarray, y: np.ndarray, held_out: np.ndarray) -> float:
+    """Median absolute error of the least-squares fit of ``design`` to ``y`` without ``held_out``, on ``held_out``."""
+    coef = np.linalg.lstsq(design[~held_out], y[~held_out], rcond=None)[0]
+    return float(np.median(np.abs(y[held_out] - design[held_out] @ coef)))
+
+
+def periodic_bridges(time: np.ndarray, y: np.ndarray, base: np.ndarray, use: np.ndarray, mask: np.ndarray,
+                     block: np.ndarray, period: float, cadence: float, half_width_cadences: float) -> np.ndarray:
+    """``base`` with every long masked stretch bridged by the star's own periodic signal.
+
+    A stretch is a run of masked cadences, joined with the next across fewer than a half width of unmasked ones,
+    spanning at least ``GUIDE_MIN_HALF_WIDTHS`` half widths and ``GUIDE_MIN_PHASE`` of the period. Its candidate
+    models: the usable flux folded at ``period`` or at twice it (an eclipsing binary's periodogram often peaks at
+    half its orbit; :class:`~flarelight.runtime.periodic.PhaseFold`, ``GUIDE_BINS_PER_PERIOD`` bins of at least
+    ``GUIDE_BIN_CADENCES`` cadences), as it is or scaled (the spots grew or faded; a scale must be positive), plus a
+    straight line (a constant when only one side has data: a segment end), fitted by least squares to the usable
+    cadences of the stretch and as far on either side as it is long (at least a half width). Each is judged as a
+    bridge must work: fitted without the cadences within half that reach of the stretch, it predicts them (median
+    absolute error). The best one bridges the stretch if its error is at most ``GUIDE_TIE`` times that of the
+    polynomial of a plain bridge (a cubic; a line at a segment end) and, fitted to all, it meets the flux at both
+    ends of the stretch (the median residual of the half width next to each end within ``GUIDE_EDGE``
+    point-to-point sigmas: no step); elsewhere (spots that moved, a fold that does not reach the star's detail, no
+    period) ``base`` stays.
+
+    A cubic bridged under a day-long decay cannot follow a rotation through its minimum; the other rotations can.
+    """
+    from .periodic import PhaseFold
+
+    if not (np.isfinite(period) and period > 0):
+        return base
+    folds = [PhaseFold(time, y, use, p, max(GUIDE_BIN_CADENCES * cadence, p / GUIDE_BINS_PER_PERIOD))
+             for p in (period, 2.0 * period)]
+    folds = [f for f in folds if f.ok]
+    if not folds:
+        return base
+    out = base.copy()
+    half = int(half_width_cadences)
+    starts, stops = _stretches(mask, block, half)
+    span = time[stops] - time[starts]
+    long = (stops - starts + 1 >= GUIDE_MIN_HALF_WIDTHS * half_width_cadences) & (span >= GUIDE_MIN_PHASE * period)
+    bounds = {int(b): (int(idx[0]), int(idx[-1])) for b, idx in zip(np.unique(block), _block_indices(block))}
+    for a, b in zip(starts[long], stops[long]):
+        first, last = bounds[int(block[a])]
+        reach = max(half, int(b - a + 1))
+        lo, hi = max(first, int(a) - reach), min(last, int(b) + reach)
+        fit = lo + np.flatnonzero(use[lo:hi + 1])
+        n_before, n_after = int(np.sum(fit < a)), int(np.sum(fit > b))
+        if n_before + n_after < GUIDE_MIN_SIDES:
+            continue
+        noise = ptp_sigma(y[fit])
+        tt, t_run = time[fit] - 0.5 * (time[a] + time[b]), time[a:b + 1] - 0.5 * (time[a] + time[b])
+        both = min(n_before, n_after) >= GUIDE_MIN_SIDES // 2
+        # held out: the usable cadences within half the reach of the stretch; each model fitted to the others must
+        # predict them, as a bridge must predict the stretch. The bar is the polynomial of a plain bridge (a cubic;
+        # a line at a segment end)
+        near = np.abs(fit - np.clip(fit, a, b)) <= reach // 2
+        if near.sum() < GUIDE_MIN_SIDES or (~near).sum() < GUIDE_MIN_SIDES:
+            continue
+        poly = np.column_stack([tt ** p for p in range((BRIDGE_DEGREE if both else 1) + 1)])
+        best = (GUIDE_TIE * _prediction_error(poly, y[fit], near), None)
+        line, line_run = (np.column_stack([x ** p for p in range(2 if both else 1)]) for x in (tt, t_run))
+        for f in folds:
+            at_fit, at_run = f.at(time[fit]), f.at(time[a:b + 1])
+            if not (np.isfinite(at_fit).all() and np.isfinite(at_run).all()):
+                continue
+            mid = float(np.median(at_fit))
+            # the fold as it is, or scaled (the spots grew or faded; never turned over), plus the line
+            for scaled in (False, True):
+                design = np.column_stack([at_fit - mid, line]) if scaled else line
+                target = y[fit] if scaled else y[fit] - at_fit
+                error = _prediction_error(design, target, near)
+                coef = np.linalg.lstsq(design, target, rcond=None)[0]
+                resid = target - design @ coef
+                edges = [resid[fit < a][-half:], resid[fit > b][:half]]  # it meets the flux at both ends: no step
+                meets = all(abs(float(np.median(e))) <= GUIDE_EDGE * noise for e in edges
+                            if e.size >= GUIDE_MIN_SIDES // 2)
+                if (coef[0] > 0 or not scaled) and meets and error < best[0]:
+                    run = np.column_stack([at_run - mid, line_run]) if scaled else line_run
+                    best = (error, run @ coef + (0.0 if scaled else at_run))
+        if best[1] is not None:
+            out[a:b + 1] = best[1]
+    return out
+
+
 def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cadence: float,
                     half_width_cadences: float = DEFAULT_HALF_WIDTH_CADENCES, max_gap: float = DEFAULT_MAX_GAP,
-                    n_iter: int = N_ITER, clip_hi: float = CLIP_HI, clip_lo: float = CLIP_LO) -> np.ndarray:
+                    n_iter: int = N_ITER, clip_hi: float = CLIP_HI, clip_lo: float = CLIP_LO,
+                    period: float = float("nan")) -> np.ndarray:
     """The baseline flux at every cadence (see the module docstring).
 
     Parameters
@@ -164,6 +290,9 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     clip_hi, clip_lo : float
         Cadences more than ``clip_hi`` robust sigmas above (``clip_lo`` below) the baseline are not used in the
         next iteration.
+    period : float
+        The star's dominant period (days; :func:`flarelight.runtime.periodic.dominant_period`), NaN for none: long
+        masked stretches are then bridged with its folded profile (:func:`periodic_bridges`).
 
     Returns
     -------
@@ -205,6 +334,7 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
         if np.array_equal(new_use, use):
             break
         use = new_use
+    base = periodic_bridges(time, y, base, use, mask, block, float(period), cadence, half_width_cadences)
     hole = ~np.isfinite(base)
     if hole.any():  # a block with no usable cadence at all: its plain median
         for b in np.unique(block[hole]):
@@ -213,4 +343,5 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     return base * scale
 
 
-__all__ = ["robust_baseline", "baseline_blocks", "ptp_sigma", "DEFAULT_HALF_WIDTH_CADENCES", "DEFAULT_MAX_GAP"]
+__all__ = ["robust_baseline", "periodic_bridges", "baseline_blocks", "ptp_sigma", "DEFAULT_HALF_WIDTH_CADENCES",
+           "DEFAULT_MAX_GAP"]

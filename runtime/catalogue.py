@@ -11,7 +11,9 @@ one function. Everything happens on the cadences the model kept (good, passing i
    with every candidate masked, iterated with clipping (short outliers, eclipse/transit dips bridged), continued
    across short gaps and segment ends from the trend on both sides (a cubic across long masked stretches, the
    local trend extrapolated at a segment end, never held flat), per block when a gap is longer than
-   ``baseline.DEFAULT_MAX_GAP`` (0.5 d).
+   ``baseline.DEFAULT_MAX_GAP`` (0.5 d). When the star has a dominant period (:func:`star_period`, found once
+   with the candidates masked and used by vetting too), stretches masked for longer than the kernel's half width
+   follow the star's flux folded at that period instead of the cubic.
 3. **Fits and extents** (:func:`extend_groups`): each group's relative excess ``flux / baseline - 1`` is fitted
    with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default, peaks within
    ``PEAK_SLACK`` cadences of its candidates, FWHM at most ``FWHM_PER_SPAN`` x the span where the model fires
@@ -56,6 +58,7 @@ from .baseline import DEFAULT_MAX_GAP, baseline_blocks, ptp_sigma, robust_baseli
 from .io import LightCurveData
 from .kernels import count_peaks
 from .metadata import Preprocessing
+from .periodic import dominant_period
 from .scored import Scored
 
 #: probability a cadence must exceed to be a flare candidate (stella's FitFlares default)
@@ -284,11 +287,21 @@ def candidate_mask(groups: list[tuple[int, int]], k: _Kept) -> np.ndarray:
                           for a, b in groups], k.n)
 
 
-def _baseline(k: _Kept, mask: np.ndarray, half_cadences: int, cad_d: float) -> np.ndarray:
-    """Step 2: the baseline flux at every kept cadence with ``mask`` excluded (:func:`robust_baseline`)."""
+def _baseline(k: _Kept, mask: np.ndarray, half_cadences: int, cad_d: float, period: float) -> np.ndarray:
+    """Step 2: the baseline flux at every kept cadence with ``mask`` excluded (:func:`robust_baseline`), long
+    masked stretches bridged with the star's flux folded at ``period`` (NaN: none)."""
     if k.n == 0:
         return np.empty(0)
-    return robust_baseline(k.time, k.flux, mask, cadence=cad_d, half_width_cadences=half_cadences)
+    return robust_baseline(k.time, k.flux, mask, cadence=cad_d, half_width_cadences=half_cadences, period=period)
+
+
+def star_period(k: _Kept, mask: np.ndarray) -> tuple[float, float]:
+    """The star's dominant period (days) and its Lomb-Scargle power, the candidates masked
+    (:func:`flarelight.runtime.periodic.dominant_period`; NaN when there is none)."""
+    if k.n == 0 or mask.all():
+        return math.nan, math.nan
+    rel = k.flux / float(np.median(k.flux[~mask]))
+    return dominant_period(k.time, rel, ~mask)
 
 
 def local_sigma(y: np.ndarray, usable: np.ndarray, k: _Kept, centre: int, fallback: float) -> float:
@@ -337,10 +350,17 @@ def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int
                 seed: np.ndarray | None, search: bool, cache: dict,
                 max_fwhm: float) -> tuple[flarefit.Fit | None, np.ndarray]:
     """Fit the window [ws, we] (components added with ``search``, FWHM at most ``max_fwhm``, peaks within
-    ``PEAK_SLACK`` cadences of the candidate cadences [first, last]); a fit of the same window, seed and search
-    whose data changed by less than 1% of the noise since (an earlier round) is reused from ``cache``."""
+    ``PEAK_SLACK`` cadences of the candidate cadences [first, last], and inside the window where the data go on
+    beyond it: those cadences belong to a neighbouring group; a peak may fall in the gap before a segment start);
+    a fit of the same window, seed and search whose data changed by less than 1% of the noise since (an earlier
+    round) is reused from ``cache``."""
     tt, yy = k.time[ws:we + 1], y[ws:we + 1]
-    tb = (k.time[first] - PEAK_SLACK * s.cad_d, k.time[last] + PEAK_SLACK * s.cad_d)
+    lo_t, hi_t = k.time[first] - PEAK_SLACK * s.cad_d, k.time[last] + PEAK_SLACK * s.cad_d
+    if ws > 0 and k.seg[ws] == k.seg[ws - 1]:
+        lo_t = max(lo_t, float(k.time[ws]))
+    if we < k.n - 1 and k.seg[we] == k.seg[we + 1]:
+        hi_t = min(hi_t, float(k.time[we]))
+    tb = (lo_t, hi_t)
     key = (ws, we, first, last, search, max_fwhm, None if seed is None else np.round(seed, 12).tobytes())
     hit = cache.get(key)
     if hit is not None and np.nanmax(np.abs(hit[0] - yy), initial=0.0) < 0.01 * sigma:
@@ -688,7 +708,8 @@ def flares_from_scored(scored: Scored, *, threshold: float | None = None,
 
     groups = candidate_groups(k.prob, k.seg, threshold, merge_gap, min_cadences)           # step 1
     mask = candidate_mask(groups, k)
-    base = _baseline(k, mask, half, cad_d)                                                 # step 2
+    period, power = star_period(k, mask) if groups else (math.nan, math.nan)
+    base = _baseline(k, mask, half, cad_d, period)                                         # step 2
     fits: list[GroupFit] = []
     y = np.empty(0)
     cache: dict = {}
@@ -702,10 +723,11 @@ def flares_from_scored(scored: Scored, *, threshold: float | None = None,
         if np.array_equal(new_mask, mask):
             break
         mask = new_mask
-        base = _baseline(k, mask, half, cad_d)
+        base = _baseline(k, mask, half, cad_d, period)
     cols, info = measure(fits, k, base, y, threshold, cad_s, peak_sigma, edge_window, template)  # step 5
     flags, vmeta = vetting.vet(info, k.time, y, ~mask, k.seg, k.kept, lc, base, cad_d, min_snr=min_snr,
-                               block_first=k.bfirst_of, block_last=k.blast_of)                       # step 6
+                               block_first=k.bfirst_of, block_last=k.blast_of, period=period,
+                               power=power)                                                           # step 6
     n_rows = cols["tpeak"].size
     vetted = np.ones(n_rows, bool)
     for name, _ in vetting.FLAGS:

@@ -6,14 +6,14 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     The group's ``snr`` is below ``min_snr``; a candidate the model is sure of (``prob_max >= CONFIDENT_PROB``)
     is held to ``CONFIDENT_SNR_FRACTION x min_snr`` only, so a borderline SNR does not drop it.
 ``periodic``
-    Candidates cluster in phase at the light curve's dominant period (astropy's Lomb-Scargle periodogram of the
-    flux with the flares masked, averaged in ``LS_BIN`` bins, periods ``MIN_PERIOD`` d to a third of the time span,
-    false-alarm probability below ``PERIOD_FAP``): at least
+    Candidates cluster in phase at the light curve's dominant period (found once by the catalogue with
+    :func:`flarelight.runtime.periodic.dominant_period`: astropy's Lomb-Scargle periodogram of the flux with the
+    candidates masked): at least
     ``PERIODIC_MIN_OTHERS`` other groups, in other cycles, lie within ``PHASE_WIDTH`` in phase, and that many or
     more has a Poisson probability below ``PERIODIC_P`` for uniformly random phases. Flares are not periodic;
     eclipses, pulsations and their humps are. Also periodic: a group the light curve's own periodic signal explains.
     The flux folded at the dominant period (and at twice it: an eclipsing binary's periodogram often peaks at half
-    its orbit) over at least ``FOLD_MIN_CYCLES`` cycles gives a median profile (bins about a cadence wide); the
+    its orbit) over at least ``periodic.FOLD_MIN_CYCLES`` cycles gives a median profile (bins about a cadence wide); the
     group's excess over that profile (shifted by a straight line fitted to the difference on either side of the
     group), summed over its cadences above 2 local sigmas, is below ``FOLD_FRACTION`` of its excess over the
     baseline summed alike and not significant (within ``FOLD_SIGMA`` local sigmas x the square root of their
@@ -26,7 +26,10 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     2 local sigmas is the first cadence of a segment (after a gap of the model's gap rule, or the light curve's
     first), it already holds at least ``GAP_EDGE_FRACTION`` of the group's peak excess, and none of the last three
     cadences before the gap (if it is shorter than ``GAP_RISE_MAX`` days) is above 3 sigma (steps, ramps at a
-    sector start). Holes shorter than a gap are not enough: SPOC flags many flare peaks (impulsive outliers),
+    sector start), and the excess does not rise again within the group (a step or a ramp only declines: a flare
+    complex whose first peak fell in the gap shows its next flare's rise, the three-cadence running median
+    climbing by ``GAP_EDGE_FRACTION`` of the peak excess and ``RISE_SIGMA`` sigma within ``RISE_CADENCES``
+    cadences). Holes shorter than a gap are not enough: SPOC flags many flare peaks (impulsive outliers),
     and a flare whose peak is masked also shows "no rise".
 ``single_cadence``
     Only the peak cadence is elevated: no other cadence within 2 of it exceeds ``SINGLE_FRACTION`` of the peak
@@ -72,6 +75,7 @@ import numpy as np
 from . import flarefit
 from .baseline import ptp_sigma
 from .io import LightCurveData
+from .periodic import PhaseFold
 
 #: (name, description) of every flag column, in table order
 FLAGS: list[tuple[str, str]] = [
@@ -87,16 +91,16 @@ FLAGS: list[tuple[str, str]] = [
 
 CONFIDENT_PROB = 0.95
 CONFIDENT_SNR_FRACTION = 0.6
-MIN_PERIOD = 0.04
 PHASE_WIDTH = 0.05
 PERIODIC_MIN_OTHERS = 2
 PERIODIC_P = 1e-3
-FOLD_MIN_CYCLES = 5
 FOLD_FRACTION = 0.5
 FOLD_SIGMA = 5.0
 FOLD_MATCH = 1.5
 GAP_EDGE_FRACTION = 0.5
 GAP_RISE_MAX = 0.1
+RISE_CADENCES = 5
+RISE_SIGMA = 5.0
 SINGLE_FRACTION = 0.2
 SAP_FRACTION = 0.3
 SAP_SIGMA = 3.0
@@ -111,10 +115,6 @@ CENTROID_LOCAL = 3.0
 CENTROID_FLUX_STEP = 0.25
 JUMP_SIDE = 10
 JUMP_SLACK = 5
-#: the dominant period counts when its false-alarm probability (Baluev 2008: :func:`fap_baluev`) is below this
-PERIOD_FAP = 1e-3
-#: the periodogram is computed on the flux averaged in bins of this many days
-LS_BIN = 1.0 / 48.0
 
 
 def poisson_sf(k: int, lam: float) -> float:
@@ -127,53 +127,6 @@ def poisson_sf(k: int, lam: float) -> float:
         term *= lam / m
         cdf += term
     return max(0.0, 1.0 - cdf)
-
-
-def fap_baluev(power: float, fmax: float, time: np.ndarray) -> float:
-    """False-alarm probability of a peak of standard-normalised Lomb-Scargle ``power`` searched up to frequency
-    ``fmax`` (Baluev 2008; astropy's "baluev" method, written with :func:`math.lgamma` so that no scipy is needed)."""
-    n = time.size
-    if n < 5 or not 0.0 <= power < 1.0:
-        return 0.0 if power >= 1.0 else 1.0
-    nh, nk = n - 1, n - 3
-    single = (1.0 - power) ** (0.5 * nk)
-    gamma = math.sqrt(2.0 / nh) * math.exp(math.lgamma(nh / 2.0) - math.lgamma((nh - 1) / 2.0))
-    w = fmax * math.sqrt(4.0 * math.pi * float(np.var(time)))
-    tau = gamma * w * (1.0 - power) ** (0.5 * (nk - 1)) * math.sqrt(0.5 * nh * power)
-    return float(1.0 - (1.0 - single) * math.exp(-tau))
-
-
-def dominant_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray) -> tuple[float, float]:
-    """(period in days, normalised Lomb-Scargle power) of the usable flux, binned to ``LS_BIN``; (nan, nan)
-    when the light curve is too short."""
-    t, f = time[usable], flux[usable]
-    if t.size < 50:
-        return float("nan"), float("nan")
-    span = float(t[-1] - t[0])
-    if span < 3 * MIN_PERIOD * 3:
-        return float("nan"), float("nan")
-    idx = np.floor((t - t[0]) / LS_BIN).astype(np.int64)
-    counts = np.bincount(idx)
-    ok = counts > 0
-    tb = np.bincount(idx, t)[ok] / counts[ok]
-    fb = np.bincount(idx, f)[ok] / counts[ok]
-    if tb.size < 20:
-        return float("nan"), float("nan")
-    from astropy.timeseries import LombScargle
-
-    ls = LombScargle(tb, fb)
-    fmin, fmax = 3.0 / span, 1.0 / max(MIN_PERIOD, 2.5 * LS_BIN)
-    freq, power = ls.autopower(minimum_frequency=fmin, maximum_frequency=fmax, samples_per_peak=10)
-    if freq.size == 0 or not np.isfinite(power).any():
-        return float("nan"), float("nan")
-    i = int(np.nanargmax(power))
-    fap = fap_baluev(float(power[i]), fmax, tb)
-    if not fap < PERIOD_FAP:
-        return float("nan"), float(power[i])
-    fine = np.linspace(freq[max(i - 1, 0)], freq[min(i + 1, freq.size - 1)], 101)  # the peak to 1/50 of the grid
-    fine_power = ls.power(fine)
-    j = int(np.nanargmax(fine_power))
-    return float(1.0 / fine[j]), float(fine_power[j])
 
 
 def periodic_flags(tpeaks: np.ndarray, period: float) -> np.ndarray:
@@ -197,63 +150,29 @@ def periodic_flags(tpeaks: np.ndarray, period: float) -> np.ndarray:
     return out
 
 
-class PhaseFold:
-    """The median relative flux of the usable cadences folded at ``period``, in phase bins about one cadence wide,
-    interpolated linearly between bin centres (``ok`` False when the light curve holds fewer than
-    ``FOLD_MIN_CYCLES`` cycles)."""
-
-    def __init__(self, time: np.ndarray, rel: np.ndarray, usable: np.ndarray, period: float, cad_d: float) -> None:
-        use = usable & np.isfinite(rel)
-        t, r = time[use], rel[use]
-        self.period = float(period)
-        self.n_bins = max(int(self.period / cad_d), 8)
-        self.ok = bool(t.size > 0 and period > 0 and (t[-1] - t[0]) / period >= FOLD_MIN_CYCLES)
-        self.median = np.full(self.n_bins, np.nan)
-        if not self.ok:
-            return
-        b = self.bins(t)
-        order = np.lexsort((r, b))  # by bin, then by value: each bin's median is at its middle
-        counts = np.bincount(b, minlength=self.n_bins)
-        start = np.r_[0, np.cumsum(counts)[:-1]]
-        full = counts >= FOLD_MIN_CYCLES
-        rs = r[order]
-        lo_mid = start + (counts - 1) // 2
-        hi_mid = start + counts // 2
-        self.median[full] = 0.5 * (rs[lo_mid[full]] + rs[hi_mid[full]])
-
-    def bins(self, t: np.ndarray) -> np.ndarray:
-        return np.minimum((np.mod(t / self.period, 1.0) * self.n_bins).astype(np.int64), self.n_bins - 1)
-
-    def at(self, t: np.ndarray) -> np.ndarray:
-        """The folded profile at times ``t`` (NaN where a neighbouring bin has too few cadences)."""
-        x = np.mod(t / self.period, 1.0) * self.n_bins - 0.5  # in bins, 0 = the first bin's centre
-        i0 = np.floor(x).astype(np.int64)
-        f = x - i0
-        return (1.0 - f) * self.median[i0 % self.n_bins] + f * self.median[(i0 + 1) % self.n_bins]
-
-    def explains(self, y: np.ndarray, rel: np.ndarray, usable: np.ndarray, time: np.ndarray, lo: int, hi: int,
-                 sigma: float, bfirst: int, blast: int) -> bool:
-        """Does the folded profile explain the group [lo, hi] (module docstring, ``periodic``)?"""
-        idx = np.arange(lo, hi + 1)
-        sel = idx[np.isfinite(y[idx]) & np.isfinite(rel[idx]) & (y[idx] > 2.0 * sigma)]
-        if sel.size == 0:
-            return False
-        b, a = _sides(lo, hi, usable, time, bfirst, blast)
-        sides = np.r_[b, a]
-        if b.size < 5 or a.size < 5:
-            return False
-        diff = rel[sides] - self.at(time[sides])
-        fold_sel = self.at(time[sel])
-        if not (np.isfinite(diff).all() and np.isfinite(fold_sel).all()):
-            return False
-        tm = 0.5 * (time[lo] + time[hi])
-        line = np.polyfit(time[sides] - tm, diff, 1)  # this cycle's level and slope against the fold
-        if ptp_sigma(diff - np.polyval(line, time[sides] - tm)) > FOLD_MATCH * sigma:
-            return False  # the fold does not describe this cycle (spots evolve, the period drifts): no verdict
-        over_base = float(np.sum(y[sel]))
-        over_fold = float(np.sum(rel[sel] - fold_sel - np.polyval(line, time[sel] - tm)))
-        return over_base > 0 and over_fold < FOLD_FRACTION * over_base \
-            and abs(over_fold) < FOLD_SIGMA * sigma * math.sqrt(sel.size)
+def fold_explains(fold: PhaseFold, y: np.ndarray, rel: np.ndarray, usable: np.ndarray, time: np.ndarray, lo: int, hi: int,
+             sigma: float, bfirst: int, blast: int) -> bool:
+    """Does ``fold`` explain the group [lo, hi] (module docstring, ``periodic``)?"""
+    idx = np.arange(lo, hi + 1)
+    sel = idx[np.isfinite(y[idx]) & np.isfinite(rel[idx]) & (y[idx] > 2.0 * sigma)]
+    if sel.size == 0:
+        return False
+    b, a = _sides(lo, hi, usable, time, bfirst, blast)
+    sides = np.r_[b, a]
+    if b.size < 5 or a.size < 5:
+        return False
+    diff = rel[sides] - fold.at(time[sides])
+    fold_sel = fold.at(time[sel])
+    if not (np.isfinite(diff).all() and np.isfinite(fold_sel).all()):
+        return False
+    tm = 0.5 * (time[lo] + time[hi])
+    line = np.polyfit(time[sides] - tm, diff, 1)  # this cycle's level and slope against the fold
+    if ptp_sigma(diff - np.polyval(line, time[sides] - tm)) > FOLD_MATCH * sigma:
+        return False  # the fold does not describe this cycle (spots evolve, the period drifts): no verdict
+    over_base = float(np.sum(y[sel]))
+    over_fold = float(np.sum(rel[sel] - fold_sel - np.polyval(line, time[sel] - tm)))
+    return over_base > 0 and over_fold < FOLD_FRACTION * over_base \
+        and abs(over_fold) < FOLD_SIGMA * sigma * math.sqrt(sel.size)
 
 
 def gap_edge_flag(y: np.ndarray, time: np.ndarray, seg: np.ndarray, lo: int, hi: int, sigma: float,
@@ -272,7 +191,23 @@ def gap_edge_flag(y: np.ndarray, time: np.ndarray, seg: np.ndarray, lo: int, hi:
     # above 3 sigma) is a rise
     before = np.arange(max(f - 3, 0), f)
     before = before[(time[f] - time[before]) < GAP_RISE_MAX]
-    return not bool(np.any(y[before] > 3.0 * sigma))
+    if np.any(y[before] > 3.0 * sigma):
+        return False
+    return not rises_later(y[f:hi + 1], sigma, GAP_EDGE_FRACTION * peak)
+
+
+def rises_later(y: np.ndarray, sigma: float, min_rise: float) -> bool:
+    """Does ``y`` rise somewhere, a flare's fast rise: its three-cadence running median climbs by at least
+    ``min_rise`` and ``RISE_SIGMA`` sigma within ``RISE_CADENCES`` cadences (NaN cadences skipped)?"""
+    y = y[np.isfinite(y)]
+    if y.size < 4:
+        return False
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(y, 3), axis=1)
+    need = max(min_rise, RISE_SIGMA * sigma)
+    for lag in range(1, min(RISE_CADENCES, smooth.size - 1) + 1):
+        if np.any(smooth[lag:] - smooth[:-lag] >= need):
+            return True
+    return False
 
 
 def single_cadence_flag(y: np.ndarray, lo: int, hi: int, sigma: float) -> bool:
@@ -463,7 +398,8 @@ def control_steps(c: np.ndarray, usable: np.ndarray, span: int, n_pos: int = 40)
 
 def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.ndarray, seg: np.ndarray,
         kept: np.ndarray, lc: LightCurveData, base: np.ndarray, cad_d: float, *, min_snr: float,
-        block_first: np.ndarray, block_last: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        block_first: np.ndarray, block_last: np.ndarray, period: float = math.nan,
+        power: float = math.nan) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every flag of every row (rows of a group share their group's flags) and meta for the table.
 
     Parameters
@@ -475,6 +411,9 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
         Kept cadences: time, relative excess, not masked, segment, input row, baseline flux.
     lc : LightCurveData
         For ``aux`` (SAP_FLUX, MOM_CENTR1/2) and the flux column.
+    period, power : float
+        The light curve's dominant period (days) and its Lomb-Scargle power
+        (:func:`flarelight.runtime.periodic.dominant_period`; NaN: none).
     """
     n_rows = sum(len(g["rows"]) for g in info)
     flags = {name: np.zeros(n_rows, bool) for name, _ in FLAGS}
@@ -489,7 +428,6 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     centr = [aux[c][kept] for c in ("mom_centr1", "mom_centr2") if c in aux and np.isfinite(aux[c][kept]).any()]
     control: dict[tuple[int, int], float] = {}
     rel = flux / np.nanmedian(flux)
-    period, power = dominant_period(time, rel, usable)
     folds = [PhaseFold(time, rel, usable, p, cad_d) for p in (period, 2.0 * period) if np.isfinite(p)]
     folds = [f for f in folds if f.ok]
     meta.update(ls_period_d=period if np.isfinite(period) else None,  # None, not NaN: survives every format
@@ -502,7 +440,8 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
         need = min_snr * (CONFIDENT_SNR_FRACTION if g["prob_max"] >= CONFIDENT_PROB else 1.0)
         values = {
             "low_snr": bool(np.isfinite(snr) and snr < need),
-            "periodic": bool(periodic[gi]) or any(f.explains(y, rel, usable, time, lo, hi, sig, bf, bl) for f in folds),
+            "periodic": bool(periodic[gi])
+            or any(fold_explains(f, y, rel, usable, time, lo, hi, sig, bf, bl) for f in folds),
             "gap_edge": gap_edge_flag(y, time, seg, lo, hi, sig, cad_d),
             "single_cadence": single_cadence_flag(y, lo, hi, sig),
             "sap_disagrees": sap_flag(sap, flux, base, y, time, lo, hi, usable, bf, bl, g.get("model"))
@@ -519,6 +458,6 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     return flags, meta
 
 
-__all__ = ["FLAGS", "vet", "dominant_period", "fap_baluev", "periodic_flags", "PhaseFold", "gap_edge_flag",
-           "single_cadence_flag", "sap_flag", "centroid_flag", "control_steps", "local_steps", "jump_cadence",
-           "poisson_sf"]
+__all__ = ["FLAGS", "vet", "periodic_flags", "fold_explains", "gap_edge_flag",
+           "rises_later", "single_cadence_flag", "sap_flag", "centroid_flag", "control_steps", "local_steps",
+           "jump_cadence", "poisson_sf"]

@@ -9,7 +9,9 @@ import pytest
 from flarelight.runtime import from_arrays
 from flarelight.runtime.catalogue import DEFAULT_MIN_SNR, flares_from_probabilities
 from flarelight.runtime.simulate import flare_profile
-from flarelight.runtime.vetting import dominant_period, periodic_flags, poisson_sf
+from flarelight.runtime.periodic import dominant_period
+from flarelight.runtime import vetting
+from flarelight.runtime.vetting import periodic_flags, poisson_sf
 
 CAD = 2.0 / 1440.0
 
@@ -50,7 +52,7 @@ def test_fap_baluev_matches_astropy():
     pytest.importorskip("scipy")  # astropy's own implementation needs it; ours does not
     from astropy.timeseries import LombScargle
 
-    from flarelight.runtime.vetting import fap_baluev
+    from flarelight.runtime.periodic import fap_baluev
 
     rng = np.random.default_rng(6)
     t = np.sort(rng.uniform(0, 27, 900))
@@ -117,6 +119,49 @@ def test_gap_edge_step_flagged_flare_with_rise_not():
     lc2, keep2 = lc_with(rel2, gap=gap, seed=1)
     t2 = flares_from_probabilities(lc2, prob_where(rel2)[keep2], keep_all=True)
     assert len(t2) == 1 and not t2["gap_edge"][0]
+
+
+def test_rises_later_matches_a_plain_loop():
+    from flarelight.runtime.vetting import RISE_CADENCES, RISE_SIGMA, rises_later
+
+    rng = np.random.default_rng(11)
+    seen = set()
+    for trial in range(300):
+        n = int(rng.integers(2, 40))
+        y = rng.normal(0, 1.0, n) + np.where(rng.uniform(size=n) < 0.2, rng.uniform(0, 8, n), 0.0)
+        if trial % 3 == 0:
+            y[rng.integers(0, n)] = np.nan
+        min_rise = float(rng.uniform(0, 6))
+        finite = [v for v in y if np.isfinite(v)]
+        want = False
+        if len(finite) >= 4:
+            smooth = [sorted(finite[i:i + 3])[1] for i in range(len(finite) - 2)]
+            need = max(min_rise, RISE_SIGMA * 1.0)
+            want = any(smooth[j] - smooth[i] >= need for i in range(len(smooth))
+                       for j in range(i + 1, min(i + RISE_CADENCES, len(smooth) - 1) + 1))
+        assert rises_later(y, 1.0, min_rise) == want
+        seen.add(want)
+    assert seen == {True, False}
+
+
+def test_flare_complex_whose_first_peak_fell_in_a_gap_is_not_gap_edge(monkeypatch):
+    """A flare whose peak fell in a 25-min hole and a second flare 40 min later, one group: the second flare's rise
+    is observed, so the group is no gap-edge step (a ramp after the same hole still is)."""
+    n = 3000
+    time = 2000.0 + np.arange(n) * CAD
+    gap = (1400, 1418)
+    rel = flare_profile(time, time[1414], 15 / 1440, 0.05, exposure=CAD) \
+        + flare_profile(time, time[1455], 8 / 1440, 0.03, exposure=CAD)
+    lc, keep = lc_with(rel, gap=gap)
+    t = flares_from_probabilities(lc, prob_where(rel)[keep], keep_all=True)
+    assert len(t) >= 1 and np.unique(t["group"]).size == 1 and not t["gap_edge"].any()
+    monkeypatch.setattr(vetting, "rises_later", lambda *args: False)  # without the later rise: flagged (can fail)
+    assert flares_from_probabilities(lc, prob_where(rel)[keep], keep_all=True)["gap_edge"].all()
+    monkeypatch.undo()
+    ramp = np.where(np.arange(n) >= gap[1], 0.03 * np.exp(-(time - time[gap[1]]) / 0.03), 0.0)
+    lc2, keep2 = lc_with(ramp, gap=gap)
+    t2 = flares_from_probabilities(lc2, prob_where(ramp)[keep2], keep_all=True)
+    assert len(t2) >= 1 and t2["gap_edge"].all()
 
 
 def test_single_cadence_spike_flagged_short_flare_not():
