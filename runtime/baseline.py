@@ -20,10 +20,11 @@
   the slope and curvature of a fit ``END_SCALE`` times as wide as the stretch it continues over (a fit per cadence,
   each with its own window grown back to the data, jumped and bent up or down; the flare's ED, whose unobserved
   tail the template extrapolates, went with it),
-* when the star has a dominant period (given by the caller), masked stretches at least a half width long bridged
-  with the star's own flux folded at that period, scaled and tilted to the flux beside them, where that predicts
-  the flux beside them at least as well as the plain bridge's polynomial (:func:`periodic_bridges`): a day-long
-  decay on a rotating star runs over the rotation's minimum, which the other rotations show,
+* when the star has a dominant period (given by the caller), masked stretches at least a half width and 0.3 of
+  the period long bridged with the star's own flux folded at that period, scaled and tilted to the flux beside
+  them, where that predicts the flux beside them clearly better than the plain bridge's polynomial
+  (:func:`periodic_bridges`): a day-long decay on a rotating star runs over the rotation's minimum, which the
+  other rotations show,
 * independent blocks where the light curve has a gap longer than ``max_gap`` days (e.g. between TESS orbits),
   where the star's level may jump.
 

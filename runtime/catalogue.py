@@ -12,8 +12,9 @@ one function. Everything happens on the cadences the model kept (good, passing i
    across short gaps and segment ends from the trend on both sides (a cubic across long masked stretches, the
    local trend extrapolated at a segment end, never held flat), per block when a gap is longer than
    ``baseline.DEFAULT_MAX_GAP`` (0.5 d). When the star has a dominant period (:func:`star_period`, found once
-   with the candidates masked and used by vetting too), stretches masked for longer than the kernel's half width
-   follow the star's flux folded at that period instead of the cubic.
+   with the candidates masked and used by vetting too), long masked stretches follow the star's flux folded at
+   that period instead of the cubic, where the fold predicts the flux beside them clearly better
+   (:func:`~flarelight.runtime.baseline.periodic_bridges`).
 3. **Fits and extents** (:func:`extend_groups`): each group's relative excess ``flux / baseline - 1`` is fitted
    with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default, peaks within
    ``PEAK_SLACK`` cadences of its candidates, FWHM at most ``FWHM_PER_SPAN`` x the span where the model fires

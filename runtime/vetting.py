@@ -13,10 +13,10 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     more has a Poisson probability below ``PERIODIC_P`` for uniformly random phases. Flares are not periodic;
     eclipses, pulsations and their humps are. Also periodic: a group the light curve's own periodic signal explains.
     The flux folded at the dominant period (and at twice it: an eclipsing binary's periodogram often peaks at half
-    its orbit) over at least ``periodic.FOLD_MIN_CYCLES`` cycles gives a median profile (bins about a cadence wide); the
-    group's excess over that profile (shifted by a straight line fitted to the difference on either side of the
-    group), summed over its cadences above 2 local sigmas, is below ``FOLD_FRACTION`` of its excess over the
-    baseline summed alike and not significant (within ``FOLD_SIGMA`` local sigmas x the square root of their
+    its orbit) over at least ``periodic.FOLD_MIN_CYCLES`` cycles gives a median profile (bins about a cadence
+    wide); the group's excess over that profile (shifted by a straight line fitted to the difference on either
+    side of the group), summed over its cadences above 2 local sigmas, is below ``FOLD_FRACTION`` of its excess
+    over the baseline summed alike and not significant (within ``FOLD_SIGMA`` local sigmas x the square root of their
     number: on a steep eclipse edge the folded profile is only as sharp as the period is precise, so a flare there
     keeps a significant excess). No verdict where the shifted fold misses the flux on either side by more than
     ``FOLD_MATCH`` local sigmas (point-to-point scatter): spots evolve between rotations. A flare does
@@ -150,8 +150,8 @@ def periodic_flags(tpeaks: np.ndarray, period: float) -> np.ndarray:
     return out
 
 
-def fold_explains(fold: PhaseFold, y: np.ndarray, rel: np.ndarray, usable: np.ndarray, time: np.ndarray, lo: int, hi: int,
-             sigma: float, bfirst: int, blast: int) -> bool:
+def fold_explains(fold: PhaseFold, y: np.ndarray, rel: np.ndarray, usable: np.ndarray, time: np.ndarray, lo: int,
+                  hi: int, sigma: float, bfirst: int, blast: int) -> bool:
     """Does ``fold`` explain the group [lo, hi] (module docstring, ``periodic``)?"""
     idx = np.arange(lo, hi + 1)
     sel = idx[np.isfinite(y[idx]) & np.isfinite(rel[idx]) & (y[idx] > 2.0 * sigma)]
