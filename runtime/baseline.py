@@ -166,18 +166,22 @@ def dips(time: np.ndarray, y: np.ndarray, r: np.ndarray, usable: np.ndarray, sig
     return out
 
 
-def _masked_runs(mask: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First and last index of every maximal run of ``mask`` within one block."""
-    cut = np.r_[False, block[1:] != block[:-1]]
-    starts = np.flatnonzero(mask & (np.r_[True, ~mask[:-1]] | cut))
-    stops = np.flatnonzero(mask & (np.r_[~mask[1:], True] | np.r_[cut[1:], True]))
-    return starts, stops
+def runs_within(flags: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop (inclusive) of maximal runs of ``flags`` that do not cross a change of ``labels`` (a segment,
+    a block)."""
+    n = flags.size
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    brk = np.r_[True, labels[1:] != labels[:-1]]
+    prev = np.r_[False, flags[:-1]] & ~brk
+    nxt = np.r_[flags[1:], False] & ~np.r_[brk[1:], True]
+    return np.flatnonzero(flags & ~prev), np.flatnonzero(flags & ~nxt)
 
 
 def _stretches(mask: np.ndarray, block: np.ndarray, join: int) -> tuple[np.ndarray, np.ndarray]:
     """First and last index of every masked stretch: runs of ``mask`` within one block, joined across fewer than
     ``join`` unmasked cadences (a cluster of flares is one stretch)."""
-    starts, stops = _masked_runs(mask, block)
+    starts, stops = runs_within(mask, block)
     if starts.size < 2:
         return starts, stops
     keep_apart = (starts[1:] - stops[:-1] - 1 >= join) | (block[starts[1:]] != block[stops[:-1]])
@@ -344,5 +348,5 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     return base * scale
 
 
-__all__ = ["robust_baseline", "periodic_bridges", "baseline_blocks", "ptp_sigma", "DEFAULT_HALF_WIDTH_CADENCES",
-           "DEFAULT_MAX_GAP"]
+__all__ = ["robust_baseline", "periodic_bridges", "runs_within", "baseline_blocks", "ptp_sigma",
+           "DEFAULT_HALF_WIDTH_CADENCES", "DEFAULT_MAX_GAP"]

@@ -55,7 +55,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from . import flarefit, vetting
-from .baseline import DEFAULT_MAX_GAP, baseline_blocks, ptp_sigma, robust_baseline
+from .baseline import DEFAULT_MAX_GAP, baseline_blocks, ptp_sigma, robust_baseline, runs_within
 from .io import LightCurveData
 from .kernels import count_peaks
 from .metadata import Preprocessing
@@ -190,17 +190,6 @@ def _check_params(threshold: float, min_cadences: int, merge_gap: int, baseline_
         raise ValueError(f"delta_bic={delta_bic}: must be >= 0")
 
 
-def _runs(above: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and stop (inclusive) of maximal runs of ``above`` that do not cross a segment boundary."""
-    n = above.size
-    if n == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    brk = np.r_[True, seg[1:] != seg[:-1]]
-    prev = np.r_[False, above[:-1]] & ~brk
-    nxt = np.r_[above[1:], False] & ~np.r_[brk[1:], True]
-    return np.flatnonzero(above & ~prev), np.flatnonzero(above & ~nxt)
-
-
 def _merge(starts: np.ndarray, stops: np.ndarray, seg: np.ndarray, merge_gap: int) -> list[list[int]]:
     """Merge runs of one segment separated by <= merge_gap cadences: [[start, stop, n_runs], ...]."""
     groups: list[list[int]] = []
@@ -270,7 +259,7 @@ def candidate_groups(prob: np.ndarray, seg: np.ndarray, threshold: float, merge_
     """Step 1: runs of ``prob > threshold`` inside a segment, merged across at most ``merge_gap`` cadences,
     kept when at least ``min_cadences`` cadences are above threshold: ``[(first, last), ...]`` (kept positions)."""
     above = prob > threshold  # NaN -> False
-    starts, stops = _runs(above, seg)
+    starts, stops = runs_within(above, seg)
     return [(a, b) for a, b, _ in _merge(starts, stops, seg, merge_gap) if above[a:b + 1].sum() >= min_cadences]
 
 

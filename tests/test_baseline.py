@@ -242,8 +242,8 @@ def test_masked_stretch_at_a_segment_end_continues_one_trend(monkeypatch):
     assert tail_errors() > 2.0
 
 
-def test_masked_runs_match_a_loop():
-    from flarelight.runtime.baseline import _masked_runs
+def test_runs_within_match_a_loop():
+    from flarelight.runtime.baseline import runs_within
 
     rng = np.random.default_rng(8)
     for _ in range(50):
@@ -257,7 +257,7 @@ def test_masked_runs_match_a_loop():
                 while j + 1 < n and mask[j + 1] and block[j + 1] == block[i]:
                     j += 1
                 want.append((i, j))
-        starts, stops = _masked_runs(mask, block)
+        starts, stops = runs_within(mask, block)
         assert list(zip(starts.tolist(), stops.tolist())) == want
 
 

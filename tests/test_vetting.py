@@ -145,8 +145,8 @@ def test_rises_later_matches_a_plain_loop():
 
 
 def test_flare_complex_whose_first_peak_fell_in_a_gap_is_not_gap_edge(monkeypatch):
-    """A flare whose peak fell in a 25-min hole and a second flare 40 min later, one group: the second flare's rise
-    is observed, so the group is no gap-edge step (a ramp after the same hole still is)."""
+    """A flare whose peak fell in a 36-min hole and a second flare 80 min after it, one group: the second flare's
+    rise is observed, so the group is no gap-edge step (a ramp after the same hole still is)."""
     n = 3000
     time = 2000.0 + np.arange(n) * CAD
     gap = (1400, 1418)
