@@ -195,16 +195,17 @@ def _prediction_error(design: np.ndarray, y: np.ndarray, held_out: np.ndarray) -
 
 
 def periodic_bridges(time: np.ndarray, y: np.ndarray, base: np.ndarray, use: np.ndarray, mask: np.ndarray,
-                     block: np.ndarray, period: float, cadence: float, half_width_cadences: float) -> np.ndarray:
+                     block: np.ndarray, periods: tuple[float, ...], cadence: float,
+                     half_width_cadences: float) -> np.ndarray:
     """``base`` with every long masked stretch bridged by the star's own periodic signal.
 
     A stretch is a run of masked cadences, joined with the next across fewer than a half width of unmasked ones,
-    spanning at least ``GUIDE_MIN_HALF_WIDTHS`` half widths and ``GUIDE_MIN_PHASE`` of the period. Its candidate
-    models: the usable flux folded at ``period`` or at twice it (an eclipsing binary's periodogram often peaks at
-    half its orbit; :class:`~flarelight.runtime.periodic.PhaseFold`, ``GUIDE_BINS_PER_PERIOD`` bins of at least
-    ``GUIDE_BIN_CADENCES`` cadences), as it is or scaled (the spots grew or faded; a scale must be positive), plus a
-    straight line (a constant when only one side has data: a segment end), fitted by least squares to the usable
-    cadences of the stretch and as far on either side as it is long (at least a half width). Each is judged as a
+    spanning at least ``GUIDE_MIN_HALF_WIDTHS`` half widths and ``GUIDE_MIN_PHASE`` of the first period. Its
+    candidate models: the usable flux folded at each of ``periods`` (the star's period and twice it:
+    :func:`flarelight.runtime.periodic.fold_periods`; :class:`~flarelight.runtime.periodic.PhaseFold`,
+    ``GUIDE_BINS_PER_PERIOD`` bins of at least ``GUIDE_BIN_CADENCES`` cadences), as it is or scaled (the spots grew
+    or faded; a scale must be positive), plus a straight line (a constant when only one side has data: a segment
+    end), fitted by least squares to the usable cadences of the stretch and as far on either side as it is long (at least a half width). Each is judged as a
     bridge must work: fitted without the cadences within half that reach of the stretch, it predicts them (median
     absolute error). The best one bridges the stretch if its error is at most ``GUIDE_TIE`` times that of the
     polynomial of a plain bridge (a cubic; a line at a segment end) and, fitted to all, it meets the flux at both
@@ -216,10 +217,8 @@ def periodic_bridges(time: np.ndarray, y: np.ndarray, base: np.ndarray, use: np.
     """
     from .periodic import PhaseFold
 
-    if not (np.isfinite(period) and period > 0):
-        return base
     folds = [PhaseFold(time, y, use, p, max(GUIDE_BIN_CADENCES * cadence, p / GUIDE_BINS_PER_PERIOD))
-             for p in (period, 2.0 * period)]
+             for p in periods if np.isfinite(p) and p > 0]
     folds = [f for f in folds if f.ok]
     if not folds:
         return base
@@ -227,7 +226,8 @@ def periodic_bridges(time: np.ndarray, y: np.ndarray, base: np.ndarray, use: np.
     half = int(half_width_cadences)
     starts, stops = _stretches(mask, block, half)
     span = time[stops] - time[starts]
-    long = (stops - starts + 1 >= GUIDE_MIN_HALF_WIDTHS * half_width_cadences) & (span >= GUIDE_MIN_PHASE * period)
+    long = (stops - starts + 1 >= GUIDE_MIN_HALF_WIDTHS * half_width_cadences) \
+        & (span >= GUIDE_MIN_PHASE * periods[0])
     bounds = {int(b): (int(idx[0]), int(idx[-1])) for b, idx in zip(np.unique(block), _block_indices(block))}
     for a, b in zip(starts[long], stops[long]):
         first, last = bounds[int(block[a])]
@@ -275,7 +275,7 @@ def periodic_bridges(time: np.ndarray, y: np.ndarray, base: np.ndarray, use: np.
 def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cadence: float,
                     half_width_cadences: float = DEFAULT_HALF_WIDTH_CADENCES, max_gap: float = DEFAULT_MAX_GAP,
                     n_iter: int = N_ITER, clip_hi: float = CLIP_HI, clip_lo: float = CLIP_LO,
-                    period: float = float("nan")) -> np.ndarray:
+                    fold_periods: tuple[float, ...] = ()) -> np.ndarray:
     """The baseline flux at every cadence (see the module docstring).
 
     Parameters
@@ -295,9 +295,9 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
     clip_hi, clip_lo : float
         Cadences more than ``clip_hi`` robust sigmas above (``clip_lo`` below) the baseline are not used in the
         next iteration.
-    period : float
-        The star's dominant period (days; :func:`flarelight.runtime.periodic.dominant_period`), NaN for none: long
-        masked stretches are then bridged with its folded profile (:func:`periodic_bridges`).
+    fold_periods : tuple of float
+        The periods (days) to fold the star at (:func:`flarelight.runtime.periodic.fold_periods`), none by default:
+        long masked stretches are then bridged with its folded profile (:func:`periodic_bridges`).
 
     Returns
     -------
@@ -339,7 +339,7 @@ def robust_baseline(time: np.ndarray, flux: np.ndarray, mask: np.ndarray, *, cad
         if np.array_equal(new_use, use):
             break
         use = new_use
-    base = periodic_bridges(time, y, base, use, mask, block, float(period), cadence, half_width_cadences)
+    base = periodic_bridges(time, y, base, use, mask, block, tuple(fold_periods), cadence, half_width_cadences)
     hole = ~np.isfinite(base)
     if hole.any():  # a block with no usable cadence at all: its plain median
         for b in np.unique(block[hole]):

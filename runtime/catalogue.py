@@ -59,7 +59,7 @@ from .baseline import DEFAULT_MAX_GAP, baseline_blocks, ptp_sigma, robust_baseli
 from .io import LightCurveData
 from .kernels import count_peaks
 from .metadata import Preprocessing
-from .periodic import dominant_period
+from .periodic import dominant_period, fold_periods
 from .scored import Scored
 
 #: probability a cadence must exceed to be a flare candidate (stella's FitFlares default)
@@ -277,21 +277,24 @@ def candidate_mask(groups: list[tuple[int, int]], k: _Kept) -> np.ndarray:
                           for a, b in groups], k.n)
 
 
-def _baseline(k: _Kept, mask: np.ndarray, half_cadences: int, cad_d: float, period: float) -> np.ndarray:
+def _baseline(k: _Kept, mask: np.ndarray, half_cadences: int, cad_d: float,
+              folds_at: tuple[float, ...]) -> np.ndarray:
     """Step 2: the baseline flux at every kept cadence with ``mask`` excluded (:func:`robust_baseline`), long
-    masked stretches bridged with the star's flux folded at ``period`` (NaN: none)."""
+    masked stretches bridged with the star's flux folded at ``folds_at`` (none: no bridge of that kind)."""
     if k.n == 0:
         return np.empty(0)
-    return robust_baseline(k.time, k.flux, mask, cadence=cad_d, half_width_cadences=half_cadences, period=period)
+    return robust_baseline(k.time, k.flux, mask, cadence=cad_d, half_width_cadences=half_cadences,
+                           fold_periods=folds_at)
 
 
-def star_period(k: _Kept, mask: np.ndarray) -> tuple[float, float]:
-    """The star's dominant period (days) and its Lomb-Scargle power, the candidates masked
-    (:func:`flarelight.runtime.periodic.dominant_period`; NaN when there is none)."""
+def star_period(k: _Kept, mask: np.ndarray, cad_d: float) -> tuple[float, float, tuple[float, ...]]:
+    """The star's dominant period (days), its Lomb-Scargle power (NaN when there is none) and the periods to fold
+    it at, the candidates masked (:func:`flarelight.runtime.periodic.dominant_period`, :func:`fold_periods`)."""
     if k.n == 0 or mask.all():
-        return math.nan, math.nan
+        return math.nan, math.nan, ()
     rel = k.flux / float(np.median(k.flux[~mask]))
-    return dominant_period(k.time, rel, ~mask)
+    period, power = dominant_period(k.time, rel, ~mask)
+    return period, power, fold_periods(k.time, rel, ~mask, period, cad_d)
 
 
 def local_sigma(y: np.ndarray, usable: np.ndarray, k: _Kept, centre: int, fallback: float) -> float:
@@ -698,8 +701,8 @@ def flares_from_scored(scored: Scored, *, threshold: float | None = None,
 
     groups = candidate_groups(k.prob, k.seg, threshold, merge_gap, min_cadences)           # step 1
     mask = candidate_mask(groups, k)
-    period, power = star_period(k, mask) if groups else (math.nan, math.nan)
-    base = _baseline(k, mask, half, cad_d, period)                                         # step 2
+    period, power, folds_at = star_period(k, mask, cad_d) if groups else (math.nan, math.nan, ())
+    base = _baseline(k, mask, half, cad_d, folds_at)                                         # step 2
     fits: list[GroupFit] = []
     y = np.empty(0)
     cache: dict = {}
@@ -713,11 +716,11 @@ def flares_from_scored(scored: Scored, *, threshold: float | None = None,
         if np.array_equal(new_mask, mask):
             break
         mask = new_mask
-        base = _baseline(k, mask, half, cad_d, period)
+        base = _baseline(k, mask, half, cad_d, folds_at)
     cols, info = measure(fits, k, base, y, threshold, cad_s, peak_sigma, edge_window, template)  # step 5
     flags, vmeta = vetting.vet(info, k.time, y, ~mask, k.seg, k.kept, lc, base, cad_d, min_snr=min_snr,
                                block_first=k.bfirst_of, block_last=k.blast_of, period=period,
-                               power=power)                                                           # step 6
+                               power=power, fold_periods=folds_at)                                    # step 6
     n_rows = cols["tpeak"].size
     vetted = np.ones(n_rows, bool)
     for name, _ in vetting.FLAGS:

@@ -1,8 +1,9 @@
 """The star's own periodic signal: its dominant Lomb-Scargle period and its flux folded at that period.
 
-The catalogue finds the period once per light curve (:func:`dominant_period`, flares masked); the baseline bridges
-long masked stretches with the folded profile (:class:`PhaseFold`), and vetting asks whether the fold explains a
-candidate (eclipses, pulsations and rotational humps come back every cycle; flares do not).
+The catalogue finds the period once per light curve (:func:`dominant_period`, flares masked) and the periods to fold
+at (:func:`fold_periods`: it and twice it, each refined to the sharpest fold); the baseline bridges long masked
+stretches with the folded profile (:class:`PhaseFold`), and vetting asks whether the fold explains a candidate
+(eclipses, pulsations and rotational humps come back every cycle; flares do not).
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ PERIOD_FAP = 1e-3
 LS_BIN = 1.0 / 48.0
 #: a fold needs this many cycles in the light curve, and each phase bin this many cadences
 FOLD_MIN_CYCLES = 5
+#: trial periods of each step of :func:`refine_period`, and its phase bins' least width in cadences
+REFINE_TRIALS = 51
+REFINE_BIN_CADENCES = 5
 
 
 def fap_baluev(power: float, fmax: float, time: np.ndarray) -> float:
@@ -102,4 +106,52 @@ class PhaseFold:
         return (1.0 - f) * self.median[i0 % self.n_bins] + f * self.median[(i0 + 1) % self.n_bins]
 
 
-__all__ = ["dominant_period", "fap_baluev", "PhaseFold", "MIN_PERIOD", "PERIOD_FAP", "LS_BIN", "FOLD_MIN_CYCLES"]
+def phase_dispersion(time: np.ndarray, flux: np.ndarray, period: float, n_bins: int) -> float:
+    """The pooled variance of ``flux`` within ``n_bins`` phase bins at ``period`` (Stellingwerf's phase dispersion:
+    smallest where the fold is sharpest)."""
+    b = np.minimum((np.mod(time / period, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+    c = np.bincount(b, minlength=n_bins)
+    s = np.bincount(b, flux, minlength=n_bins)
+    s2 = np.bincount(b, flux * flux, minlength=n_bins)
+    ok = c > 1
+    dof = float(np.sum(c[ok] - 1))
+    return float(np.sum(s2[ok] - s[ok] ** 2 / c[ok]) / dof) if dof > 0 else float("inf")
+
+
+def refine_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray, period: float, cad_d: float) -> float:
+    """``period`` refined to the sharpest fold of the usable flux: the smallest phase dispersion over
+    ``REFINE_TRIALS`` trial periods within the periodogram's resolution (P^2 / span) of it, then as many within two
+    trial steps of the best (phase bins a hundredth of the period, at least ``REFINE_BIN_CADENCES`` cadences).
+
+    A Lomb-Scargle peak is a sinusoid's best period; an eclipsing binary's narrow eclipses fold sharpest a little off
+    it (TIC 32150630: 0.1% off, 40 minutes of smear over a sector).
+    """
+    t, f = time[usable], flux[usable]
+    if not (np.isfinite(period) and period > 0) or t.size < 50:
+        return period
+    span = float(t[-1] - t[0])
+    n_bins = int(max(8, min(100, period / (REFINE_BIN_CADENCES * cad_d))))
+    best, half = float(period), period * period / span
+    for _ in range(2):
+        trials = best + np.linspace(-half, half, REFINE_TRIALS)
+        trials = trials[trials > 0]
+        disp = [phase_dispersion(t, f, p, n_bins) for p in trials]
+        best = float(trials[int(np.argmin(disp))])
+        half = 2.0 * (trials[1] - trials[0]) if trials.size > 1 else half
+    return best
+
+
+def fold_periods(time: np.ndarray, flux: np.ndarray, usable: np.ndarray, period: float,
+                 cad_d: float) -> tuple[float, ...]:
+    """The periods to fold the light curve at: the dominant period and twice it (an eclipsing binary's periodogram
+    often peaks at half its orbit) where the light curve holds ``FOLD_MIN_CYCLES`` cycles of them, each refined by
+    :func:`refine_period`; () without a period."""
+    if not (np.isfinite(period) and period > 0) or not usable.any():
+        return ()
+    span = float(np.max(time[usable]) - np.min(time[usable]))
+    return tuple(refine_period(time, flux, usable, k * period, cad_d) for k in (1.0, 2.0)
+                 if span >= FOLD_MIN_CYCLES * k * period)
+
+
+__all__ = ["dominant_period", "fap_baluev", "PhaseFold", "phase_dispersion", "refine_period", "fold_periods",
+           "MIN_PERIOD", "PERIOD_FAP", "LS_BIN", "FOLD_MIN_CYCLES"]

@@ -13,14 +13,15 @@ Every flag is decided per flare group (all components of a group share it); ``ve
     more has a Poisson probability below ``PERIODIC_P`` for uniformly random phases. Flares are not periodic;
     eclipses, pulsations and their humps are. Also periodic: a group the light curve's own periodic signal explains.
     The flux folded at the dominant period (and at twice it: an eclipsing binary's periodogram often peaks at half
-    its orbit) over at least ``periodic.FOLD_MIN_CYCLES`` cycles gives a median profile (bins about a cadence
-    wide); the group's excess over that profile (shifted by a straight line fitted to the difference on either
-    side of the group), summed over its cadences above 2 local sigmas, is below ``FOLD_FRACTION`` of its excess
-    over the baseline summed alike and not significant (within ``FOLD_SIGMA`` local sigmas x the square root of their
-    number: on a steep eclipse edge the folded profile is only as sharp as the period is precise, so a flare there
-    keeps a significant excess). No verdict where the shifted fold misses the flux on either side by more than
-    ``FOLD_MATCH`` local sigmas (point-to-point scatter): spots evolve between rotations. A flare does
-    not come back at the same phase in other cycles; an eclipse's wiggles and a pulsation's hump do.
+    its orbit; each refined to its sharpest fold: :func:`flarelight.runtime.periodic.fold_periods`) over at least
+    ``periodic.FOLD_MIN_CYCLES`` cycles gives a median profile (bins about a cadence wide); the group's excess over
+    that profile (shifted by a straight line fitted to the difference on either side of the group), summed over its
+    cadences above 2 local sigmas, is below ``FOLD_FRACTION`` of its excess over the baseline summed alike and not
+    significant (within ``FOLD_SIGMA`` local sigmas x the square root of their number: on a steep eclipse edge the
+    folded profile is only as sharp as the period is precise, so a flare there keeps a significant excess). No
+    verdict where the shifted fold misses the flux on either side by more than ``FOLD_MATCH`` local sigmas
+    (point-to-point scatter): spots evolve between rotations. A flare does not come back at the same phase in other
+    cycles; an eclipse's wiggles and a pulsation's hump do.
 ``gap_edge``
     The excess begins at a gap or a segment start with no observed rise: the group's first cadence above
     2 local sigmas is the first cadence of a segment (after a gap of the model's gap rule, or the light curve's
@@ -398,8 +399,8 @@ def control_steps(c: np.ndarray, usable: np.ndarray, span: int, n_pos: int = 40)
 
 def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.ndarray, seg: np.ndarray,
         kept: np.ndarray, lc: LightCurveData, base: np.ndarray, cad_d: float, *, min_snr: float,
-        block_first: np.ndarray, block_last: np.ndarray, period: float = math.nan,
-        power: float = math.nan) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        block_first: np.ndarray, block_last: np.ndarray, period: float = math.nan, power: float = math.nan,
+        fold_periods: tuple[float, ...] = ()) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every flag of every row (rows of a group share their group's flags) and meta for the table.
 
     Parameters
@@ -414,6 +415,8 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     period, power : float
         The light curve's dominant period (days) and its Lomb-Scargle power
         (:func:`flarelight.runtime.periodic.dominant_period`; NaN: none).
+    fold_periods : tuple of float
+        The periods to fold at (:func:`flarelight.runtime.periodic.fold_periods`).
     """
     n_rows = sum(len(g["rows"]) for g in info)
     flags = {name: np.zeros(n_rows, bool) for name, _ in FLAGS}
@@ -428,7 +431,7 @@ def vet(info: list[dict[str, Any]], time: np.ndarray, y: np.ndarray, usable: np.
     centr = [aux[c][kept] for c in ("mom_centr1", "mom_centr2") if c in aux and np.isfinite(aux[c][kept]).any()]
     control: dict[tuple[int, int], float] = {}
     rel = flux / np.nanmedian(flux)
-    folds = [PhaseFold(time, rel, usable, p, cad_d) for p in (period, 2.0 * period) if np.isfinite(p)]
+    folds = [PhaseFold(time, rel, usable, p, cad_d) for p in fold_periods if np.isfinite(p)]
     folds = [f for f in folds if f.ok]
     meta.update(ls_period_d=period if np.isfinite(period) else None,  # None, not NaN: survives every format
                 ls_power=power if np.isfinite(power) else None)

@@ -285,7 +285,7 @@ def test_long_masked_decay_on_a_rotator_follows_the_rotation():
         period, _ = dominant_period(time, flux, ~mask)
         assert period == pytest.approx(1.3, rel=0.01)
         for p in (period, np.nan):
-            base = robust_baseline(time, flux, mask, cadence=CAD, period=p) / 1e3
+            base = robust_baseline(time, flux, mask, cadence=CAD, fold_periods=(p, 2 * p)) / 1e3
             rms[np.isfinite(p)].append(np.sqrt(np.mean(np.square(base[mask] - trend[mask]))))
             if np.isfinite(p):
                 ed = np.sum(flux[mask] / 1e3 / base[mask] - 1.0) / np.sum(rel[mask] * trend[mask] / base[mask])
@@ -304,9 +304,9 @@ def test_periodic_bridge_needs_the_fold_to_describe_the_sides():
     mask = np.zeros(time.size, bool)
     mask[9200:9600] = True  # 0.55 d: long enough for the fold (GUIDE_MIN_PHASE of the period)
     plain = robust_baseline(time, flux, mask, cadence=CAD)
-    guided = robust_baseline(time, flux, mask, cadence=CAD, period=1.3)
+    guided = robust_baseline(time, flux, mask, cadence=CAD, fold_periods=(1.3, 2.6))
     np.testing.assert_array_equal(guided, plain)
     # in phase, the same stretch is bridged with the fold (so the check above can fail)
     in_phase = _spotted()[1] * (1 + noise)
-    assert not np.array_equal(robust_baseline(time, in_phase, mask, cadence=CAD, period=1.3),
+    assert not np.array_equal(robust_baseline(time, in_phase, mask, cadence=CAD, fold_periods=(1.3, 2.6)),
                               robust_baseline(time, in_phase, mask, cadence=CAD))
