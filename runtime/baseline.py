@@ -69,10 +69,6 @@ END_SCALE = 3.0
 GUIDE_MIN_HALF_WIDTHS = 1.0
 #: ... and at least this fraction of the period (over less, the rotation is smooth enough for the plain bridge)
 GUIDE_MIN_PHASE = 0.3
-#: the folded profile's phase bins: a hundredth of the period, at least ``GUIDE_BIN_CADENCES`` cadences (each bin's
-#: median of many cycles' cadences keeps the profile's own noise well below the flux's)
-GUIDE_BINS_PER_PERIOD = 100
-GUIDE_BIN_CADENCES = 5
 #: the scaled and tilted profile must meet the flux at the stretch's ends: the median residual of the half width of
 #: usable cadences next to either end within this many times their point-to-point noise
 GUIDE_EDGE = 2.0
@@ -202,23 +198,22 @@ def periodic_bridges(time: np.ndarray, y: np.ndarray, base: np.ndarray, use: np.
     A stretch is a run of masked cadences, joined with the next across fewer than a half width of unmasked ones,
     spanning at least ``GUIDE_MIN_HALF_WIDTHS`` half widths and ``GUIDE_MIN_PHASE`` of the first period. Its
     candidate models: the usable flux folded at each of ``periods`` (the star's period and twice it:
-    :func:`flarelight.runtime.periodic.fold_periods`; :class:`~flarelight.runtime.periodic.PhaseFold`,
-    ``GUIDE_BINS_PER_PERIOD`` bins of at least ``GUIDE_BIN_CADENCES`` cadences), as it is or scaled (the spots grew
-    or faded; a scale must be positive), plus a straight line (a constant when only one side has data: a segment
-    end), fitted by least squares to the usable cadences of the stretch and as far on either side as it is long (at least a half width). Each is judged as a
-    bridge must work: fitted without the cadences within half that reach of the stretch, it predicts them (median
-    absolute error). The best one bridges the stretch if its error is at most ``GUIDE_TIE`` times that of the
-    polynomial of a plain bridge (a cubic; a line at a segment end) and, fitted to all, it meets the flux at both
-    ends of the stretch (the median residual of the half width next to each end within ``GUIDE_EDGE``
-    point-to-point sigmas: no step); elsewhere (spots that moved, a fold that does not reach the star's detail, no
-    period) ``base`` stays.
+    :func:`flarelight.runtime.periodic.fold_periods`; :class:`~flarelight.runtime.periodic.PhaseFold`, phase bins of
+    :func:`~flarelight.runtime.periodic.coarse_bin_days`), as it is or scaled (the spots grew or faded; a scale must
+    be positive), plus a straight line (a constant when only one side has data: a segment end), fitted by least
+    squares to the usable cadences of the stretch and as far on either side as it is long (at least a half width).
+    Each is judged as a bridge must work: fitted without the cadences within half that reach of the stretch, it
+    predicts them (median absolute error). The best one bridges the stretch if its error is at most ``GUIDE_TIE``
+    times that of the polynomial of a plain bridge (a cubic; a line at a segment end) and, fitted to all, it meets
+    the flux at both ends of the stretch (the median residual of the half width next to each end within
+    ``GUIDE_EDGE`` point-to-point sigmas: no step); elsewhere (spots that moved, a fold that does not reach the
+    star's detail, no period) ``base`` stays.
 
     A cubic bridged under a day-long decay cannot follow a rotation through its minimum; the other rotations can.
     """
-    from .periodic import PhaseFold
+    from .periodic import PhaseFold, coarse_bin_days
 
-    folds = [PhaseFold(time, y, use, p, max(GUIDE_BIN_CADENCES * cadence, p / GUIDE_BINS_PER_PERIOD))
-             for p in periods if np.isfinite(p) and p > 0]
+    folds = [PhaseFold(time, y, use, p, coarse_bin_days(p, cadence)) for p in periods if np.isfinite(p) and p > 0]
     folds = [f for f in folds if f.ok]
     if not folds:
         return base

@@ -19,9 +19,12 @@ PERIOD_FAP = 1e-3
 LS_BIN = 1.0 / 48.0
 #: a fold needs this many cycles in the light curve, and each phase bin this many cadences
 FOLD_MIN_CYCLES = 5
-#: trial periods of each step of :func:`refine_period`, and its phase bins' least width in cadences
+#: trial periods of each step of :func:`refine_period`
 REFINE_TRIALS = 51
-REFINE_BIN_CADENCES = 5
+#: a coarse fold's phase bins (:func:`coarse_bin_days`): a hundredth of the period, at least this many cadences (each
+#: bin's median or variance over many cycles' cadences is well determined)
+COARSE_BINS_PER_PERIOD = 100
+COARSE_BIN_CADENCES = 5
 
 
 def fap_baluev(power: float, fmax: float, time: np.ndarray) -> float:
@@ -96,7 +99,7 @@ class PhaseFold:
         self.median[full] = 0.5 * (rs[lo_mid[full]] + rs[hi_mid[full]])
 
     def bins(self, t: np.ndarray) -> np.ndarray:
-        return np.minimum((np.mod(t / self.period, 1.0) * self.n_bins).astype(np.int64), self.n_bins - 1)
+        return phase_bins(t, self.period, self.n_bins)
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """The folded profile at times ``t`` (NaN where a neighbouring bin has too few cadences)."""
@@ -106,10 +109,21 @@ class PhaseFold:
         return (1.0 - f) * self.median[i0 % self.n_bins] + f * self.median[(i0 + 1) % self.n_bins]
 
 
+def phase_bins(time: np.ndarray, period: float, n_bins: int) -> np.ndarray:
+    """The phase bin (0 .. ``n_bins`` - 1) of each time at ``period``."""
+    return np.minimum((np.mod(time / period, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+
+
+def coarse_bin_days(period: float, cad_d: float) -> float:
+    """The phase-bin width (days) of a coarse fold at ``period``: ``1 / COARSE_BINS_PER_PERIOD`` of it, at least
+    ``COARSE_BIN_CADENCES`` cadences of ``cad_d`` days."""
+    return max(COARSE_BIN_CADENCES * cad_d, period / COARSE_BINS_PER_PERIOD)
+
+
 def phase_dispersion(time: np.ndarray, flux: np.ndarray, period: float, n_bins: int) -> float:
     """The pooled variance of ``flux`` within ``n_bins`` phase bins at ``period`` (Stellingwerf's phase dispersion:
     smallest where the fold is sharpest)."""
-    b = np.minimum((np.mod(time / period, 1.0) * n_bins).astype(np.int64), n_bins - 1)
+    b = phase_bins(time, period, n_bins)
     c = np.bincount(b, minlength=n_bins)
     s = np.bincount(b, flux, minlength=n_bins)
     s2 = np.bincount(b, flux * flux, minlength=n_bins)
@@ -121,7 +135,7 @@ def phase_dispersion(time: np.ndarray, flux: np.ndarray, period: float, n_bins: 
 def refine_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray, period: float, cad_d: float) -> float:
     """``period`` refined to the sharpest fold of the usable flux: the smallest phase dispersion over
     ``REFINE_TRIALS`` trial periods within the periodogram's resolution (P^2 / span) of it, then as many within two
-    trial steps of the best (phase bins a hundredth of the period, at least ``REFINE_BIN_CADENCES`` cadences).
+    trial steps of the best (phase bins of :func:`coarse_bin_days`).
 
     A Lomb-Scargle peak is a sinusoid's best period; an eclipsing binary's narrow eclipses fold sharpest a little off
     it (TIC 32150630: 0.1% off, 40 minutes of smear over a sector).
@@ -130,7 +144,7 @@ def refine_period(time: np.ndarray, flux: np.ndarray, usable: np.ndarray, period
     if not (np.isfinite(period) and period > 0) or t.size < 50:
         return period
     span = float(t[-1] - t[0])
-    n_bins = int(max(8, min(100, period / (REFINE_BIN_CADENCES * cad_d))))
+    n_bins = max(int(period / coarse_bin_days(period, cad_d)), 8)
     best, half = float(period), period * period / span
     for _ in range(2):
         trials = best + np.linspace(-half, half, REFINE_TRIALS)
@@ -153,5 +167,6 @@ def fold_periods(time: np.ndarray, flux: np.ndarray, usable: np.ndarray, period:
                  if span >= FOLD_MIN_CYCLES * k * period)
 
 
-__all__ = ["dominant_period", "fap_baluev", "PhaseFold", "phase_dispersion", "refine_period", "fold_periods",
+__all__ = ["dominant_period", "fap_baluev", "PhaseFold", "phase_bins", "coarse_bin_days", "phase_dispersion",
+           "refine_period", "fold_periods",
            "MIN_PERIOD", "PERIOD_FAP", "LS_BIN", "FOLD_MIN_CYCLES"]
