@@ -17,10 +17,12 @@ one function. Everything happens on the cadences the model kept (good, passing i
    (:func:`~flarelight.runtime.baseline.periodic_bridges`).
 3. **Fits and extents** (:func:`extend_groups`): each group's relative excess ``flux / baseline - 1`` is fitted
    with a flare template (:mod:`~flarelight.runtime.flarefit`; Davenport 2014 by default, peaks within
-   ``PEAK_SLACK`` cadences of its candidates, FWHM at most ``FWHM_PER_SPAN`` x the span where the model fires
-   around them (its probability above ``FIRING_PROB``) and ``MAX_FWHM``) in a
-   window that grows while the fitted flare still exceeds ``LEVEL_SIGMA`` local sigmas at its end and the data
-   there still hold a significant excess (at most ``max_extend`` cadences past its candidate cadences). A group
+   ``PEAK_SLACK`` cadences of its candidates -- or of the span where the model fires around them (its probability
+   above ``FIRING_PROB``) where a fit pressed on that bound fits better there: a network may pass a high threshold
+   only on a long flare's rise, ahead of its peak -- FWHM at most ``FWHM_PER_SPAN`` x the firing span and
+   ``MAX_FWHM``) in a window that grows while the fitted flare still
+   exceeds ``LEVEL_SIGMA`` local sigmas at its end and the data there still hold a significant excess (at most
+   ``max_extend`` cadences past its candidate cadences). A group
    whose fitted flare still exceeds ``LEVEL_SIGMA`` where the next group starts, with the data between holding at
    least half the fitted flux, is joined with it (:func:`join_connected`): a day-long decay stays one flare, and
    flares separated by a return to the baseline stay separate groups. Components are then added while the BIC
@@ -100,7 +102,8 @@ FIRING_PROB = 0.5
 #: a component whose (exposure-averaged) peak is this many times above its largest value at a kept cadence sits in
 #: a hole: its fit is not used
 HOLE_PEAK_RATIO = 3.0
-#: fitted peaks lie within this many cadences of the group's candidate cadences
+#: fitted peaks lie within this many cadences of the group's candidate cadences (of where the model fires around
+#: them, :func:`firing_span` at ``FIRING_PROB``, when a fit pressed on the first bound fits better there)
 PEAK_SLACK = 5
 #: fit-baseline-fit rounds at most
 N_ROUNDS = 3
@@ -339,32 +342,54 @@ class _Setup:
     threshold: float
 
 
-def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int, sigma: float, s: _Setup,
-                seed: np.ndarray | None, search: bool, cache: dict,
-                max_fwhm: float) -> tuple[flarefit.Fit | None, np.ndarray]:
-    """Fit the window [ws, we] (components added with ``search``, FWHM at most ``max_fwhm``, peaks within
-    ``PEAK_SLACK`` cadences of the candidate cadences [first, last], and inside the window where the data go on
-    beyond it: those cadences belong to a neighbouring group; a peak may fall in the gap before a segment start);
-    a fit of the same window, seed and search whose data changed by less than 1% of the noise since (an earlier
-    round) is reused from ``cache``."""
-    tt, yy = k.time[ws:we + 1], y[ws:we + 1]
+def _peak_bounds(k: _Kept, ws: int, we: int, first: int, last: int, s: _Setup) -> tuple[float, float]:
+    """Times a fitted peak may take: ``PEAK_SLACK`` cadences around [first, last], inside the window [ws, we] where
+    the data go on beyond it (those cadences belong to a neighbouring group; a peak may fall in the gap before a
+    segment start)."""
     lo_t, hi_t = k.time[first] - PEAK_SLACK * s.cad_d, k.time[last] + PEAK_SLACK * s.cad_d
     if ws > 0 and k.seg[ws] == k.seg[ws - 1]:
         lo_t = max(lo_t, float(k.time[ws]))
     if we < k.n - 1 and k.seg[we] == k.seg[we + 1]:
         hi_t = min(hi_t, float(k.time[we]))
-    tb = (lo_t, hi_t)
-    key = (ws, we, first, last, search, max_fwhm, None if seed is None else np.round(seed, 12).tobytes())
+    return lo_t, hi_t
+
+
+def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int, sigma: float, s: _Setup,
+                seed: np.ndarray | None, search: bool, cache: dict, max_fwhm: float,
+                fire: tuple[int, int] | None = None) -> tuple[flarefit.Fit | None, np.ndarray]:
+    """Fit the window [ws, we] (components added with ``search``, FWHM at most ``max_fwhm``, peaks within
+    :func:`_peak_bounds` of the candidate cadences [first, last]). Where a fitted peak presses on one of those
+    bounds and the model fires beyond it (``fire``: :func:`firing_span`), the fit is repeated from there with the
+    peaks free over the firing span, and the better fit (smaller RSS) kept: a network may pass a high threshold only
+    on a long flare's rise, ahead of its peak. A fit of the same window, seed and search whose data changed by less
+    than 1% of the noise since (an earlier round) is reused from ``cache``."""
+    tt, yy = k.time[ws:we + 1], y[ws:we + 1]
+    key = (ws, we, first, last, fire, search, max_fwhm, None if seed is None else np.round(seed, 12).tobytes())
     hit = cache.get(key)
     if hit is not None and np.nanmax(np.abs(hit[0] - yy), initial=0.0) < 0.01 * sigma:
         return hit[1], hit[2]
     ok = np.isfinite(yy)
     if ok.sum() < 4:
         return None, np.empty((0, we - ws + 1))
-    with np.errstate(all="ignore"):  # trial steps may overflow; thread-local, unlike warnings.catch_warnings
-        fit = flarefit.fit_components(tt[ok], yy[ok], sigma, s.cad_d, template=s.template,
-                                      max_components=s.max_components, delta_bic=s.delta_bic, seed=seed,
-                                      fwhm_bounds=(s.fwhm_bounds[0], max_fwhm), search=search, tpeak_bounds=tb)
+
+    def fit_within(bounds: tuple[float, float], start: np.ndarray | None) -> flarefit.Fit:
+        with np.errstate(all="ignore"):  # trial steps may overflow; thread-local, unlike warnings.catch_warnings
+            return flarefit.fit_components(tt[ok], yy[ok], sigma, s.cad_d, template=s.template,
+                                           max_components=s.max_components, delta_bic=s.delta_bic, seed=start,
+                                           fwhm_bounds=(s.fwhm_bounds[0], max_fwhm), search=search,
+                                           tpeak_bounds=bounds)
+
+    tb = _peak_bounds(k, ws, we, first, last, s)
+    fit = fit_within(tb, seed)
+    if fire is not None and fit.ok:
+        wide = _peak_bounds(k, ws, we, min(fire[0], first), max(fire[1], last), s)
+        peaks = fit.params[:, 0]
+        pressed = (wide[0] < tb[0] and np.any(peaks <= tb[0] + 0.5 * s.cad_d)) or \
+                  (wide[1] > tb[1] and np.any(peaks >= tb[1] - 0.5 * s.cad_d))
+        if pressed:
+            freed = fit_within(wide, fit.params)
+            if freed.ok and freed.rss < fit.rss:
+                fit = freed
     comp = flarefit.components(tt, fit.params, s.cad_d, s.template)
     if fit.ok and _peak_in_hole(fit.params, comp, s):
         fit = dataclasses.replace(fit, ok=False)
@@ -472,7 +497,8 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
             fire_first, fire_last = firing_span(k.prob, k.seg, first, last, min(FIRING_PROB, s.threshold))
             max_fwhm = min(s.fwhm_bounds[1], max(FWHM_PER_SPAN * (k.time[fire_last] - k.time[fire_first] + s.cad_d),
                                                  FWHM_MIN_CAP * s.cad_d))
-            fit, comp = _fit_window(k, y, ws, we, first, last, sigma, s, seed, False, cache, max_fwhm)
+            fit, comp = _fit_window(k, y, ws, we, first, last, sigma, s, seed, False, cache, max_fwhm,
+                                    (fire_first, fire_last))
             seed = fit.params if fit is not None and fit.ok else None
             end_t = _decay_end(fit, LEVEL_SIGMA * sigma, s.template)
             if s.merge_connected and nxt <= blk_last and j + 1 < len(groups) \
@@ -490,7 +516,8 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
                 continue
             break
         if s.max_components > 1 and fit is not None:
-            found = _fit_window(k, y, ws, we, first, last, sigma, s, seed, True, cache, max_fwhm)
+            found = _fit_window(k, y, ws, we, first, last, sigma, s, seed, True, cache, max_fwhm,
+                                (fire_first, fire_last))
             if found[0] is not None and (found[0].ok or not fit.ok):  # a search that put a component's peak in a
                 fit, comp = found  # hole (nothing constrains it there) keeps the one-template fit it started from
         gf = GroupFit(first=first, last=last, ws=ws, we=we, sigma=sigma, fit=fit, n_groups=j - i + 1, comp=comp)

@@ -349,6 +349,23 @@ def test_day_long_decay_is_one_group():
     assert float(np.max(t["tstop"])) - fl.tpeak > 0.8 * decay
 
 
+def test_flare_peak_found_where_the_model_fires_ahead_of_it():
+    """The network's probability passes the threshold only on the rise, 20-10 cadences before the peak of a long
+    flare, and stays above FIRING_PROB through the peak: the fitted peak is the flare's, not bound to the
+    candidate run (a superflare with the default model lost its peak, its fit and its row that way)."""
+    fl = SimulatedFlare(2000.0 + 1200.4 * CAD, 60 / 1440, 0.1)
+    lc, rel = flat_lc(n=3000, flares=[fl], seed=12)
+    prob = np.full(len(lc), 0.01)
+    prob[1180:1191] = 0.8   # above the threshold: the rise only
+    prob[1191:1260] = 0.6   # the model still fires through the peak and early decay
+    t = flares_from_probabilities(lc, prob, threshold=0.7)
+    assert len(np.unique(t["group"])) == 1 and bool(t["vetted"].all())
+    main = t[int(np.argmax(t["amplitude"]))]
+    assert abs(main["tpeak"] - fl.tpeak) < 1.5 * CAD
+    assert main["amplitude"] == pytest.approx(fl.amplitude, rel=0.05)
+    assert float(np.sum(t["ed"])) == pytest.approx(_ed(fl), rel=0.05)
+
+
 def test_long_flare_measured_where_the_model_fires_not_only_above_a_high_threshold():
     """A long flare whose probability exceeds a high catalogue threshold on a few cadences at its peak, and the
     network's 0.5 across its whole visible excess: its width is not capped by the short candidate run (FWHM_MIN_CAP
