@@ -25,6 +25,10 @@ from .sweep_warnings import route_for_good, routing
 
 #: seconds the main loop waits for a result before checking signals again
 POLL = 0.2
+#: the level the ``distributed`` loggers are raised to while our own in-process cluster closes: its worker's
+#: heartbeat can race the closing scheduler and log "Failed to communicate with scheduler during heartbeat" at
+#: ERROR (dask/distributed#7105), after every result is in; nothing for the user to act on
+TEARDOWN_LEVEL = logging.CRITICAL
 
 
 def dask_task(path: str, settings: TaskSettings, task: str) -> dict:
@@ -70,12 +74,19 @@ def dask_client(address: Any, threads: int, timeout: float) -> Iterator[Any]:
 
         scratch = tempfile.mkdtemp(prefix="flarelight-dask-")
         try:  # the scheduler and the worker make their scratch folders under "temporary-directory"
-            with dask.config.set({"temporary-directory": scratch}), \
-                    LocalCluster(processes=False, n_workers=1, threads_per_worker=max(1, threads),
-                                 dashboard_address=None, silence_logs=logging.ERROR,
-                                 local_directory=scratch) as cluster, \
-                    Client(cluster) as client:
-                yield client
+            with dask.config.set({"temporary-directory": scratch}):
+                cluster = LocalCluster(processes=False, n_workers=1, threads_per_worker=max(1, threads),
+                                       dashboard_address=None, silence_logs=logging.ERROR, local_directory=scratch)
+                try:
+                    client = Client(cluster)
+                    try:
+                        yield client
+                    finally:
+                        with quiet_dask(TEARDOWN_LEVEL):
+                            client.close()
+                finally:
+                    with quiet_dask(TEARDOWN_LEVEL):
+                        cluster.close()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return

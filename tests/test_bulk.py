@@ -200,6 +200,28 @@ def test_batch_with_local_dask_is_quiet_and_identical(pool_run, batch, reference
     assert "distributed" not in capsys.readouterr().err
 
 
+def test_local_cluster_teardown_errors_stay_quiet(monkeypatch, caplog):
+    """The in-process cluster's worker can log an ERROR while it closes (its heartbeat racing the closing
+    scheduler, dask/distributed#7105), after every result is in: the user sees none of it, while an error
+    logged during the run still shows."""
+    distributed = pytest.importorskip("distributed")
+    from flarelight.runtime.sweep_dask import dask_client, quiet_dask
+
+    real_close = distributed.LocalCluster.close
+
+    def racing_close(self, *args, **kwargs):
+        logging.getLogger("distributed.worker").error("Failed to communicate with scheduler during heartbeat.")
+        return real_close(self, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.LocalCluster, "close", racing_close)
+    with caplog.at_level(logging.INFO), quiet_dask():  # as run_dask does
+        with dask_client("local", 1, 10.0) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+            logging.getLogger("distributed.worker").error("a real error during the run")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("distributed")]
+    assert messages == ["a real error during the run"]
+
+
 # ----------------------------------------------------------------------------- resume, overwrite, run table
 @pytest.fixture(scope="module")
 def small(batch) -> list[Path]:
