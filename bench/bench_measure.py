@@ -24,7 +24,10 @@ shape, into PDCSAP and SAP alike) into the real flare-free light curves of ``../
 * **dev**: the labelled DEV light curves, with the catalogue before this issue (``runtime/catalogue.py`` at
   commit ``BEFORE_COMMIT``, loaded from git) and after (vetted rows; components collapsed to one event per
   group), scored with ``flare_eval.py``: false detections on the variable stars and the eclipsing binary, recall
-  on the labelled test stars (``models/flarelight-v1/split.json``), precision on all labelled stars.
+  on the labelled test stars (``models/flarelight-v1/split.json``), precision on all labelled stars. The false
+  detections are split by the star's label status (negative: every row is false; partial: a thresholded list,
+  an unlisted flare counts as false), and each of the "after" ones is drawn with its file's PDCSAP, SAP and
+  MOM_CENTR1 (``bench/results/measure_dev_unlabelled_<model>.png``) to be judged by eye.
 * **speed**: catalogue CPU time on AU Mic sector 1 (dozens of flares) beside the model's scoring time, and the
   import time of ``flarelight.runtime``; the size of the runtime-only venv (``.venv-runtime``) when present.
 
@@ -531,11 +534,20 @@ def part_dev(scorer: Scorer, manifest: list[dict], fe: Any) -> dict[str, Any]:
         out[name] = {
             "fp_variable_eb": int(sum(r["n_fp"] for r in var)),
             "fp_per_star": {f"{r['tic']} ({VARIABLE_EB[r['tic']]})": r["n_fp"] for r in var},
+            # every event on a negative star is false; on a partial star it only misses a thresholded list
+            "fp_variable_eb_negative": int(sum(r["n_fp"] for r in var if r["status"] == "negative")),
+            "fp_variable_eb_partial": int(sum(r["n_fp"] for r in var if r["status"] == "partial")),
+            "fp_variable_eb_events": [{"file": r["file"], "tic": r["tic"], "status": r["status"], "tpeak": tp}
+                                      for r in var for tp in r["false_positives"]],
             "test_stars": [r["file"] for r in test_rows],
             "test": fe.pool(test_rows) if test_rows else None,
             "labelled": res["pooled"]["labelled"],
             "negative": res["pooled"]["negative"],
         }
+    if "after_groups" in out:
+        name = str(scorer.model.model_id).split()[0]
+        out["fp_figure"] = draw_unlabelled(out["after_groups"]["fp_variable_eb_events"],
+                                           RESULTS / f"measure_dev_unlabelled_{name}.png")
     if "before" in out:
         b, a = out["before"], out["after_groups"]
         out["targets"] = {
@@ -544,6 +556,38 @@ def part_dev(scorer: Scorer, manifest: list[dict], fe: Any) -> dict[str, Any]:
             "precision_higher": (a["labelled"]["precision"] or 0) > (b["labelled"]["precision"] or 0),
         }
     return out
+
+
+def draw_unlabelled(events: list[dict], path: Path, half: float = 0.1) -> str | None:
+    """Draw each event (PDCSAP, SAP, MOM_CENTR1 within ``half`` days, the raw columns of its file) so the
+    unlabelled detections on labelled stars can be judged by eye; returns the path written (None: no events)."""
+    if not events:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from astropy.io import fits
+
+    cols = ("PDCSAP_FLUX", "SAP_FLUX", "MOM_CENTR1")
+    fig, axs = plt.subplots(len(cols), len(events), figsize=(2.6 * len(events), 5.5), squeeze=False)
+    files = {Path(e["file"]).name: SHARED / e["file"] for e in json.loads(MANIFEST.read_text())["lightcurves"]}
+    for j, ev in enumerate(events):
+        data = fits.getdata(files[ev["file"]], 1)
+        t = np.asarray(data["TIME"], float)
+        near = np.isfinite(t) & (np.abs(t - ev["tpeak"]) < half)
+        for i, c in enumerate(cols):
+            axs[i, j].plot(t[near] - ev["tpeak"], np.asarray(data[c], float)[near], ".-", ms=2, lw=0.3)
+            axs[i, j].axvline(0.0, color="r", lw=0.5)
+            axs[i, j].tick_params(labelsize=6)
+        axs[0, j].set_title(f"TIC {ev['tic']} ({ev['status']})\nBTJD {ev['tpeak']:.3f}", fontsize=7)
+    for i, c in enumerate(cols):
+        axs[i, 0].set_ylabel(c, fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+    return str(path)
 
 
 def part_speed(scorer: Scorer, repeats: int) -> dict[str, Any]:
@@ -646,6 +690,17 @@ def report(res: dict[str, Any]) -> None:
               f"{fmt(r['labelled']['precision_unique'])} | {fmt(r['negative']['fp_per_day'])} |")
     if "targets" in d:
         print(f"targets: {d['targets']}")
+    for name in ("before", "after_groups"):
+        if name in d:
+            r = d[name]
+            print(f"{name}: on the negative (flare-free) variables {r['fp_variable_eb_negative']} false; on the "
+                  f"partially labelled EB and variable {r['fp_variable_eb_partial']} not in their lists (a lower "
+                  f"bound on precision there)")
+    if d.get("fp_figure"):
+        events = d["after_groups"]["fp_variable_eb_events"]
+        print("after_groups' detections on these stars, not in their labels: "
+              + ", ".join(f"TIC {e['tic']} {e['tpeak']:.3f} ({e['status']})" for e in events)
+              + f"; drawn (PDCSAP, SAP, centroid) in {d['fp_figure']}")
     sp = res["speed"]
     print(f"\n## Speed ({sp['cpu']}, load {tuple(round(x, 1) for x in sp['load_average'])}): AU Mic S1, "
           f"{sp['n_groups']} groups / {sp['n_rows']} rows: catalogue {fmt(sp['catalogue_cpu_s'])} s CPU "
