@@ -360,7 +360,7 @@ def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int
     """Fit the window [ws, we] (components added with ``search``, FWHM at most ``max_fwhm``, peaks within
     :func:`_peak_bounds` of the candidate cadences [first, last]). Where a fitted peak presses on one of those
     bounds and the model fires beyond it (``fire``: :func:`firing_span`), the fit is repeated from there with the
-    peaks free over the firing span, and the better fit (smaller RSS) kept: a network may pass a high threshold only
+    peaks free over the firing span, and the better fit (smaller BIC) kept: a network may pass a high threshold only
     on a long flare's rise, ahead of its peak. A fit of the same window, seed and search whose data changed by less
     than 1% of the noise since (an earlier round) is reused from ``cache``."""
     tt, yy = k.time[ws:we + 1], y[ws:we + 1]
@@ -388,7 +388,7 @@ def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int
                   (wide[1] > tb[1] and np.any(peaks >= tb[1] - 0.5 * s.cad_d))
         if pressed:
             freed = fit_within(wide, fit.params)
-            if freed.ok and freed.rss < fit.rss:
+            if freed.ok and freed.bic < fit.bic:  # the same cadences; a search may end with other components
                 fit = freed
     comp = flarefit.components(tt, fit.params, s.cad_d, s.template)
     if fit.ok and _peak_in_hole(fit.params, comp, s):
