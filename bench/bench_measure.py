@@ -547,6 +547,7 @@ def part_dev(scorer: Scorer, manifest: list[dict], fe: Any) -> dict[str, Any]:
     if "after_groups" in out:
         name = str(scorer.model.model_id).split()[0]
         out["fp_figure"] = draw_unlabelled(out["after_groups"]["fp_variable_eb_events"],
+                                           {Path(e["file"]).name: SHARED / e["file"] for e in labelled},
                                            RESULTS / f"measure_dev_unlabelled_{name}.png")
     if "before" in out:
         b, a = out["before"], out["after_groups"]
@@ -558,9 +559,10 @@ def part_dev(scorer: Scorer, manifest: list[dict], fe: Any) -> dict[str, Any]:
     return out
 
 
-def draw_unlabelled(events: list[dict], path: Path, half: float = 0.1) -> str | None:
-    """Draw each event (PDCSAP, SAP, MOM_CENTR1 within ``half`` days, the raw columns of its file) so the
-    unlabelled detections on labelled stars can be judged by eye; returns the path written (None: no events)."""
+def draw_unlabelled(events: list[dict], files: dict[str, Path], path: Path, half: float = 0.1) -> str | None:
+    """Draw each event (PDCSAP, SAP, MOM_CENTR1 within ``half`` days, the raw columns of its file, ``files`` mapping
+    basenames to paths) so the unlabelled detections on labelled stars can be judged by eye; returns the path
+    written (None: no events)."""
     if not events:
         return None
     import matplotlib
@@ -571,7 +573,6 @@ def draw_unlabelled(events: list[dict], path: Path, half: float = 0.1) -> str | 
 
     cols = ("PDCSAP_FLUX", "SAP_FLUX", "MOM_CENTR1")
     fig, axs = plt.subplots(len(cols), len(events), figsize=(2.6 * len(events), 5.5), squeeze=False)
-    files = {Path(e["file"]).name: SHARED / e["file"] for e in json.loads(MANIFEST.read_text())["lightcurves"]}
     for j, ev in enumerate(events):
         data = fits.getdata(files[ev["file"]], 1)
         t = np.asarray(data["TIME"], float)

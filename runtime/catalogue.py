@@ -382,7 +382,7 @@ def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int
     tb = _peak_bounds(k, ws, we, first, last, s)
     fit = fit_within(tb, seed)
     if fire is not None and fit.ok:
-        wide = _peak_bounds(k, ws, we, min(fire[0], first), max(fire[1], last), s)
+        wide = _peak_bounds(k, ws, we, fire[0], fire[1], s)  # the firing span holds [first, last]
         peaks = fit.params[:, 0]
         pressed = (wide[0] < tb[0] and np.any(peaks <= tb[0] + 0.5 * s.cad_d)) or \
                   (wide[1] > tb[1] and np.any(peaks >= tb[1] - 0.5 * s.cad_d))
