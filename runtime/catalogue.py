@@ -382,7 +382,9 @@ def _fit_window(k: _Kept, y: np.ndarray, ws: int, we: int, first: int, last: int
     tb = _peak_bounds(k, ws, we, first, last, s)
     fit = fit_within(tb, seed)
     if fire is not None and fit.ok:
-        wide = _peak_bounds(k, ws, we, fire[0], fire[1], s)  # the firing span holds [first, last]
+        # the span the model fires over, and never less than the candidates (after a join at the growth loop's
+        # last round the firing span was found before the run grew)
+        wide = _peak_bounds(k, ws, we, min(fire[0], first), max(fire[1], last), s)
         peaks = fit.params[:, 0]
         pressed = (wide[0] < tb[0] and np.any(peaks <= tb[0] + 0.5 * s.cad_d)) or \
                   (wide[1] > tb[1] and np.any(peaks >= tb[1] - 0.5 * s.cad_d))
