@@ -27,8 +27,8 @@ one function. Everything happens on the cadences the model kept (good, passing i
    least half the fitted flux, is joined with it (:func:`join_connected`): a day-long decay stays one flare, and
    flares separated by a return to the baseline stay separate groups. Components are then added, anywhere the
    model fires around the candidates, while the BIC criterion of :mod:`~flarelight.runtime.flarefit` accepts them
-   (a smaller flare beside a larger one can keep the network under a high threshold while it fires over both).
-   A fit whose peak sits in a hole of the data (``HOLE_PEAK_RATIO``) is not used: the group is measured directly.
+   (a smaller flare beside a larger one can keep the network under a high threshold while it fires over both). A fit whose peak sits in a hole of the data
+   (``HOLE_PEAK_RATIO``) is not used: the group is measured directly.
 4. **Iteration**: the baseline is fitted again with each fitted flare masked where it exceeds ``MASK_SIGMA``
    (0.2) local sigmas and ``MASK_TAIL`` of its decay beyond (so it never rises under a decay), and step 3
    repeats, until the masks stop changing (at most ``N_ROUNDS`` rounds; the last round's fits are measured).
