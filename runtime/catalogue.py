@@ -25,9 +25,8 @@ one function. Everything happens on the cadences the model kept (good, passing i
    ``max_extend`` cadences past its candidate cadences). A group
    whose fitted flare still exceeds ``LEVEL_SIGMA`` where the next group starts, with the data between holding at
    least half the fitted flux, is joined with it (:func:`join_connected`): a day-long decay stays one flare, and
-   flares separated by a return to the baseline stay separate groups. Components are then added, anywhere the
-   model fires around the candidates, while the BIC criterion of :mod:`~flarelight.runtime.flarefit` accepts them
-   (a smaller flare beside a larger one can keep the network under a high threshold while it fires over both). A fit whose peak sits in a hole of the data
+   flares separated by a return to the baseline stay separate groups. Components are then added while the BIC
+   criterion of :mod:`~flarelight.runtime.flarefit` accepts them. A fit whose peak sits in a hole of the data
    (``HOLE_PEAK_RATIO``) is not used: the group is measured directly.
 4. **Iteration**: the baseline is fitted again with each fitted flare masked where it exceeds ``MASK_SIGMA``
    (0.2) local sigmas and ``MASK_TAIL`` of its decay beyond (so it never rises under a decay), and step 3
@@ -478,8 +477,7 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
     group or another baseline block, nor more than ``max_extend`` cadences beyond its candidate cadences. After a
     fit, the window grows to where the fitted flare decays below ``LEVEL_SIGMA`` local sigmas (plus a quarter of
     that time); when that reaches the next group and :func:`join_connected` agrees, the two are fitted as one.
-    While the window grows one template is fitted (warm-started); components are then searched for in the final
-    window, reaching back to where the model fires around the candidates, with peaks anywhere it fires.
+    While the window grows one template is fitted (warm-started); components are searched for in the final window.
     """
     out: list[GroupFit] = []
     i = 0
@@ -520,15 +518,10 @@ def extend_groups(groups: list[tuple[int, int]], y: np.ndarray, usable: np.ndarr
                 continue
             break
         if s.max_components > 1 and fit is not None:
-            # components are sought wherever the model fires around the candidates, the window reaching back to
-            # where that starts: a smaller flare just before a larger one can hold the network under a high
-            # threshold while it fires over both
-            a, b = min(fire_first, first), max(fire_last, last)
-            ws_search = max(min(ws, a - PRE_CADENCES), prev_end + 1, blk_first, first - s.max_extend)
-            found = _fit_window(k, y, ws_search, we, a, b, sigma, s, seed, True, cache, max_fwhm)
+            found = _fit_window(k, y, ws, we, first, last, sigma, s, seed, True, cache, max_fwhm,
+                                (fire_first, fire_last))
             if found[0] is not None and (found[0].ok or not fit.ok):  # a search that put a component's peak in a
                 fit, comp = found  # hole (nothing constrains it there) keeps the one-template fit it started from
-                ws = ws_search
         gf = GroupFit(first=first, last=last, ws=ws, we=we, sigma=sigma, fit=fit, n_groups=j - i + 1, comp=comp)
         out.append(gf)
         tot = gf.total()

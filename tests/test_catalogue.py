@@ -366,24 +366,6 @@ def test_flare_peak_found_where_the_model_fires_ahead_of_it():
     assert float(np.sum(t["ed"])) == pytest.approx(_ed(fl), rel=0.05)
 
 
-def test_smaller_flare_where_the_model_fires_below_threshold_beside_a_larger_one_is_a_component():
-    """A 5-min flare 45 min before a three times larger one: the network fires over both (0.6) but passes the
-    catalogue's threshold (0.7) only on the larger. Components are sought wherever the model fires around the
-    candidates, so the smaller flare is a second component of the group, with its own peak and energy."""
-    small = SimulatedFlare(2000.0 + 1200.3 * CAD, 5 / 1440, 0.01)
-    large = SimulatedFlare(2000.0 + 1222.7 * CAD, 8 / 1440, 0.03)
-    lc, rel = flat_lc(n=3000, flares=[small, large], seed=13)
-    prob = np.full(len(lc), 0.01)
-    prob[1190:1260] = 0.6   # the network fires over both
-    prob[1222:1235] = 0.9   # above the threshold: the larger flare only
-    t = flares_from_probabilities(lc, prob, threshold=0.7)
-    assert len(t) == 2 and len(np.unique(t["group"])) == 1 and bool(t["vetted"].all())
-    for fl in (small, large):
-        r = t[int(np.argmin(np.abs(t["tpeak"] - fl.tpeak)))]
-        assert abs(r["tpeak"] - fl.tpeak) < 1.5 * CAD
-        assert r["ed"] == pytest.approx(_ed(fl), rel=0.3)
-
-
 def test_long_flare_measured_where_the_model_fires_not_only_above_a_high_threshold():
     """A long flare whose probability exceeds a high catalogue threshold on a few cadences at its peak, and the
     network's 0.5 across its whole visible excess: its width is not capped by the short candidate run (FWHM_MIN_CAP
