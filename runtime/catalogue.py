@@ -20,14 +20,13 @@ one function. Everything happens on the cadences the model kept (good, passing i
    ``PEAK_SLACK`` cadences of its candidates -- or of the span where the model fires around them (its probability
    above ``FIRING_PROB``) where a fit pressed on that bound fits better there: a network may pass a high threshold
    only on a long flare's rise, ahead of its peak -- FWHM at most ``FWHM_PER_SPAN`` x the firing span and
-   ``MAX_FWHM``) in a window that grows while the fitted flare still
-   exceeds ``LEVEL_SIGMA`` local sigmas at its end and the data there still hold a significant excess (at most
-   ``max_extend`` cadences past its candidate cadences). A group
-   whose fitted flare still exceeds ``LEVEL_SIGMA`` where the next group starts, with the data between holding at
-   least half the fitted flux, is joined with it (:func:`join_connected`): a day-long decay stays one flare, and
-   flares separated by a return to the baseline stay separate groups. Components are then added while the BIC
-   criterion of :mod:`~flarelight.runtime.flarefit` accepts them. A fit whose peak sits in a hole of the data
-   (``HOLE_PEAK_RATIO``) is not used: the group is measured directly.
+   ``MAX_FWHM``) in a window that grows while the fitted flare still exceeds ``LEVEL_SIGMA`` local sigmas at its
+   end and the data there still hold a significant excess (at most ``max_extend`` cadences past its candidate
+   cadences). A group whose fitted flare still exceeds ``LEVEL_SIGMA`` where the next group starts, with the data
+   between holding at least half the fitted flux, is joined with it (:func:`join_connected`): a day-long decay
+   stays one flare, and flares separated by a return to the baseline stay separate groups. Components are then
+   added while the BIC criterion of :mod:`~flarelight.runtime.flarefit` accepts them. A fit whose peak sits in a
+   hole of the data (``HOLE_PEAK_RATIO``) is not used: the group is measured directly.
 4. **Iteration**: the baseline is fitted again with each fitted flare masked where it exceeds ``MASK_SIGMA``
    (0.2) local sigmas and ``MASK_TAIL`` of its decay beyond (so it never rises under a decay), and step 3
    repeats, until the masks stop changing (at most ``N_ROUNDS`` rounds; the last round's fits are measured).
